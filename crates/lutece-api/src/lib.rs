@@ -1,0 +1,22 @@
+//! Wire types of lutece's HTTP API (`/api/v1`) and of the agent protocol, and the
+//! [`ControlApi`] trait through which an agent talks to the control plane: over HTTP when
+//! remote, in-process when co-located. Every type here is part of a network boundary: fields
+//! are added, never renamed.
+
+mod agent;
+mod error;
+mod fleet;
+mod jobs;
+mod tenancy;
+
+pub use agent::{
+    Assignment, ControlApi, ControlError, Heartbeat, HeartbeatReply, LogAck, LogChunk,
+    RegisterNode, Registered, TaskEvent, TaskRef, TaskReport,
+};
+pub use error::{ErrorBody, ErrorDetail};
+pub use fleet::{Gpu, Node, UsageRow};
+pub use jobs::{Job, JobResources, JobSpec, Quantity, ResourceRequest, Task};
+pub use tenancy::{ApiKey, CreateKey, CreateTenant, CreatedKey, Role, Tenant, WhoAmI};
+
+/// The prefix of every API key: `lut_<key id>_<secret>`.
+pub const KEY_PREFIX: &str = "lut_";

@@ -1,0 +1,88 @@
+//! Tenants and their API keys.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// 1–63 of lowercase letters, digits and '-'.
+    pub name: String,
+}
+
+/// What a key may do. `operator` runs the platform (all tenants); `admin` manages its own
+/// tenant's keys; `member` runs work in its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Member,
+    Admin,
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Member, Role::Admin, Role::Operator]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// The tenant (by name) the key belongs to; defaults to the caller's. Only an operator may
+    /// name another tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// A label for people, e.g. `ci` or `alice-laptop`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Defaults to `member`. A key never gets more than its creator has.
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+    #[serde(default)]
+    pub revoked_at: Option<String>,
+}
+
+/// A key just created: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub info: ApiKey,
+    /// The bearer token: `lut_<id>_<secret>`. Stored only as a hash.
+    pub key: String,
+}
+
+/// Who the caller is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub tenant: String,
+    pub key_id: String,
+    pub role: Role,
+}
