@@ -72,6 +72,9 @@ pub struct Heartbeat {
     pub node_id: String,
     /// The tasks the agent has a live process (or an unreported result) for.
     pub running: Vec<TaskRef>,
+    /// Of those, the ones it is already stopping (so a cancel is not news).
+    #[serde(default)]
+    pub stopping: Vec<TaskRef>,
     /// How long the server may hold the call open waiting for new work; 0 answers at once.
     #[serde(default)]
     pub wait_ms: u64,

@@ -16,6 +16,7 @@ CREATE TABLE api_keys (
     revoked_at   INTEGER
 );
 CREATE INDEX api_keys_by_tenant ON api_keys(tenant_id);
+CREATE UNIQUE INDEX api_keys_by_hash ON api_keys(secret_hash);
 
 CREATE TABLE join_tokens (
     id           TEXT PRIMARY KEY,

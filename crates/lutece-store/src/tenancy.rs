@@ -70,6 +70,18 @@ impl Store {
         row.map(|r| key_from_row(&r)).transpose()
     }
 
+    /// The key whose secret hashes to `secret_hash`.
+    pub async fn key_by_hash(&self, secret_hash: &str) -> Result<Option<KeyRow>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(secret_hash)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| key_from_row(&r)).transpose()
+    }
+
     /// Keys of one tenant, or of all tenants when `tenant_id` is None.
     pub async fn list_keys(&self, tenant_id: Option<&str>) -> Result<Vec<KeyRow>> {
         let sql = format!(
@@ -111,12 +123,14 @@ impl Store {
         Ok(())
     }
 
-    pub async fn join_token_hash(&self, id: &str) -> Result<Option<String>> {
-        let hash = sqlx::query_scalar("SELECT secret_hash FROM join_tokens WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(hash)
+    /// Whether a join token with this hash was issued.
+    pub async fn join_token_exists(&self, secret_hash: &str) -> Result<bool> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM join_tokens WHERE secret_hash = ?")
+                .bind(secret_hash)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(found.is_some())
     }
 }
 

@@ -1,0 +1,31 @@
+//! The OpenAPI 3.1 document served at `/api/openapi.json`.
+
+use crate::routes::{fleet, jobs, tenancy};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "lutece", description = "The lutece control plane API. Authenticate with `Authorization: Bearer <API key>`."),
+    paths(
+        tenancy::create_tenant, tenancy::list_tenants, tenancy::get_tenant,
+        tenancy::create_key, tenancy::list_keys, tenancy::revoke_key, tenancy::whoami,
+        jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::logs,
+        fleet::list_nodes, fleet::create_join_token, fleet::usage,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub(crate) struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

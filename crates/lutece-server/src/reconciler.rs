@@ -1,0 +1,110 @@
+//! The reconciler: turns queued jobs into placements by asking `lutece-sched` for a plan over a
+//! snapshot of the store, then records the plan. One loop, woken by submissions and releases.
+
+use crate::state::{AppState, NODE_TIMEOUT_MS, now_ms};
+use lutece_sched::{NodeState, QueuedWorkload, Snapshot};
+use lutece_store::{Allocation, JobRow, NodeRow};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Runs until the process ends. Errors are logged and the next pass tries again.
+pub(crate) async fn run(state: AppState) {
+    loop {
+        if let Err(error) = pass(&state).await {
+            tracing::warn!(%error, "scheduling pass failed");
+        }
+        tokio::select! {
+            _ = state.reconcile.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+async fn pass(state: &AppState) -> Result<(), lutece_store::StoreError> {
+    let queued = state.store.queued_jobs().await?;
+    if queued.is_empty() {
+        return Ok(());
+    }
+    let nodes = state.store.list_nodes().await?;
+    let allocations = state.store.allocations().await?;
+    let now = now_ms();
+    let snapshot = build_snapshot(&nodes, &allocations, &queued, now);
+    let plan = lutece_sched::plan(&snapshot);
+    for placement in &plan.placements {
+        let tasks: Vec<(String, Vec<u32>)> = placement
+            .tasks
+            .iter()
+            .map(|t| (t.node.clone(), t.gpus.clone()))
+            .collect();
+        if state
+            .store
+            .schedule_job(&placement.workload, &tasks, now)
+            .await?
+        {
+            tracing::info!(job_id = %placement.workload, nodes = tasks.len(), "job scheduled");
+            for (node, _) in &tasks {
+                state.nodes.wake(node);
+            }
+        }
+    }
+    let reasons: Vec<(String, String)> = plan
+        .waiting
+        .into_iter()
+        .map(|w| (w.workload, w.reason))
+        .collect();
+    state.store.set_waiting_reasons(&reasons).await
+}
+
+/// The scheduler's view of the store: nodes heard from recently are schedulable; what their
+/// unfinished tasks hold is taken.
+// The struct updates are deliberate: fields `lutece-sched` adds later keep their defaults here.
+#[allow(clippy::needless_update)]
+pub(crate) fn build_snapshot(
+    nodes: &[NodeRow],
+    allocations: &[Allocation],
+    queued: &[JobRow],
+    now: i64,
+) -> Snapshot {
+    let mut taken: HashMap<&str, (lutece_core::Resources, Vec<u32>)> = HashMap::new();
+    for allocation in allocations {
+        let entry = taken.entry(allocation.node_id.as_str()).or_default();
+        entry.0 = entry.0.saturating_add(&allocation.resources);
+        entry.1.extend(&allocation.gpus);
+    }
+    let nodes = nodes
+        .iter()
+        .map(|node| {
+            let gpu_count = crate::convert::gpus(node).len() as u32;
+            let (allocated, used_gpus) = taken.remove(node.id.as_str()).unwrap_or_default();
+            NodeState {
+                id: node.id.clone(),
+                rack: node.rack.clone(),
+                schedulable: now - node.last_seen_at <= NODE_TIMEOUT_MS,
+                capacity: lutece_core::Resources {
+                    cpus_milli: node.cpus_milli,
+                    memory_bytes: node.memory_bytes,
+                    gpus: gpu_count,
+                },
+                allocated,
+                free_gpus: (0..gpu_count).filter(|g| !used_gpus.contains(g)).collect(),
+            }
+        })
+        .collect();
+    let queue = queued
+        .iter()
+        .map(|job| QueuedWorkload {
+            id: job.spec.id.clone(),
+            tenant: job.spec.tenant_id.clone(),
+            priority: job.spec.priority,
+            submitted_at_ms: job.spec.created_at,
+            tasks: job.spec.nodes,
+            per_task: job.spec.per_task,
+            ..Default::default()
+        })
+        .collect();
+    Snapshot {
+        nodes,
+        queue,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,6 @@
+//! The HTTP handlers, one file per area.
+
+pub(crate) mod agent;
+pub(crate) mod fleet;
+pub(crate) mod jobs;
+pub(crate) mod tenancy;
