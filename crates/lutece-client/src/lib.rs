@@ -1,1 +1,239 @@
-//! placeholder
+//! A typed client of lutece's HTTP API, used by the CLI, the tests, and remote agents (it
+//! implements [`lutece_api::ControlApi`] over HTTP).
+
+mod control;
+
+pub use control::HttpControl;
+
+use lutece_api::{
+    ApiKey, CreateKey, CreateTenant, CreatedKey, ErrorBody, Job, JobSpec, Node, Tenant, UsageRow,
+    WhoAmI,
+};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{} ({status})", body.error.message)]
+    Api { status: u16, body: ErrorBody },
+    /// The server could not be reached, or the connection broke.
+    #[error("could not reach {url}: {message}")]
+    Transport { url: String, message: String },
+    /// The server answered something this client does not understand.
+    #[error("unexpected answer from the server: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// A join token for a new agent.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct JoinToken {
+    pub id: String,
+    pub token: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: Option<String>,
+}
+
+impl Client {
+    /// `base` such as `http://127.0.0.1:7433`; `key` the bearer API key.
+    pub fn new(base: &str, key: Option<String>) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: base.to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match &self.key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    async fn send(&self, builder: RequestBuilder) -> Result<Response> {
+        let response = builder.send().await.map_err(|e| self.transport(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| self.transport(e))?;
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| ErrorBody {
+            error: lutece_api::ErrorDetail {
+                code: "unknown".into(),
+                message: text,
+                field: None,
+            },
+        });
+        Err(ClientError::Api { status, body })
+    }
+
+    fn transport(&self, error: reqwest::Error) -> ClientError {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(inner) = source {
+            message = format!("{message}: {inner}");
+            source = inner.source();
+        }
+        ClientError::Transport {
+            url: self.base.clone(),
+            message,
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T> {
+        let response = self.send(builder).await?;
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        self.json(self.request(Method::POST, path).json(body)).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.json(self.request(Method::GET, path)).await
+    }
+
+    pub async fn health(&self) -> Result<serde_json::Value> {
+        self.get("/api/v1/health").await
+    }
+
+    pub async fn whoami(&self) -> Result<WhoAmI> {
+        self.get("/api/v1/whoami").await
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> Result<Tenant> {
+        self.post(
+            "/api/v1/tenants",
+            &CreateTenant {
+                name: name.to_owned(),
+            },
+        )
+        .await
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        self.get("/api/v1/tenants").await
+    }
+
+    pub async fn create_key(&self, request: &CreateKey) -> Result<CreatedKey> {
+        self.post("/api/v1/keys", request).await
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<ApiKey>> {
+        self.get("/api/v1/keys").await
+    }
+
+    pub async fn revoke_key(&self, id: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/api/v1/keys/{}", encode(id))))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn submit_job(&self, spec: &JobSpec) -> Result<Job> {
+        self.post("/api/v1/jobs", spec).await
+    }
+
+    pub async fn list_jobs(&self, state: Option<&str>, limit: u32) -> Result<Vec<Job>> {
+        let mut path = format!("/api/v1/jobs?limit={limit}");
+        if let Some(state) = state {
+            path.push_str(&format!("&state={}", encode(state)));
+        }
+        self.get(&path).await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Job> {
+        self.get(&format!("/api/v1/jobs/{}", encode(id))).await
+    }
+
+    pub async fn cancel_job(&self, id: &str) -> Result<Job> {
+        self.json(self.request(Method::POST, &format!("/api/v1/jobs/{}/cancel", encode(id))))
+            .await
+    }
+
+    /// A job's output so far (`follow` false) or a stream of it until the job ends.
+    pub async fn logs(&self, id: &str, rank: u32, follow: bool) -> Result<Response> {
+        let path = format!(
+            "/api/v1/jobs/{}/logs?rank={rank}&follow={follow}",
+            encode(id)
+        );
+        self.send(self.request(Method::GET, &path)).await
+    }
+
+    pub async fn list_nodes(&self) -> Result<Vec<Node>> {
+        self.get("/api/v1/nodes").await
+    }
+
+    pub async fn create_join_token(&self) -> Result<JoinToken> {
+        self.json(self.request(Method::POST, "/api/v1/nodes/join-tokens"))
+            .await
+    }
+
+    pub async fn usage(&self) -> Result<Vec<UsageRow>> {
+        self.get("/api/v1/usage").await
+    }
+
+    /// A raw request, for tests that probe the API with arbitrary paths and bodies.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(StatusCode, String)> {
+        let mut builder = self.request(method, path);
+        if let Some(body) = body {
+            builder = builder
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = builder.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| self.transport(e))?;
+        Ok((status, text))
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -49,7 +49,7 @@ impl NodeSignals {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let last = map.entry(node_id.to_owned()).or_insert(i64::MIN);
-        if now - *last >= 5_000 {
+        if now.saturating_sub(*last) >= 5_000 {
             *last = now;
             true
         } else {

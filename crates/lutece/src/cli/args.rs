@@ -1,0 +1,229 @@
+//! Every command and flag of `lutece`, as clap derives.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lutece",
+    version,
+    about = "lutece: a sovereign AI compute platform",
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the whole platform on this machine: control plane, a local agent, the API and console.
+    Up(UpArgs),
+    /// Run the control plane only (agents join with `lutece agent --join`).
+    Server(UpArgs),
+    /// Run a node agent that joins a remote control plane.
+    Agent(AgentArgs),
+    /// Jobs: run commands on the fleet, follow their output, cancel them.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Tenants (operator).
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// API keys of a tenant.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The nodes of the fleet.
+    #[command(subcommand)]
+    Nodes(NodesCommand),
+    /// GPU-seconds and CPU-seconds used, by tenant and project.
+    Usage(ClientArgs),
+    /// Show which tenant and role the API key has.
+    Whoami(ClientArgs),
+    /// Supervise one task (started by the agent; not for people).
+    #[command(hide = true)]
+    Shim { task_dir: PathBuf },
+}
+
+/// How to run the control plane (and, for `up`, the local agent).
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Address and port to listen on [default: 127.0.0.1:7433].
+    #[arg(long, env = "LUTECE_LISTEN")]
+    pub(crate) listen: Option<String>,
+    /// Where the database, logs and task directories live [default: ~/.local/share/lutece].
+    #[arg(long, env = "LUTECE_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// A TOML file with any of: listen, data_dir, node_name, rack, fake_gpus.
+    #[arg(long, env = "LUTECE_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) node: NodeArgs,
+}
+
+/// How a node describes itself.
+#[derive(Debug, Args, Default)]
+pub(crate) struct NodeArgs {
+    /// The node's name [default: the hostname].
+    #[arg(long, env = "LUTECE_NODE_NAME")]
+    pub(crate) node_name: Option<String>,
+    /// The rack or NVLink domain the node sits in.
+    #[arg(long, env = "LUTECE_RACK")]
+    pub(crate) rack: Option<String>,
+    /// Declare this many GPUs that do not exist (for tests); marked as fake everywhere.
+    #[arg(long, env = "LUTECE_FAKE_GPUS")]
+    pub(crate) fake_gpus: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// The control plane's URL, e.g. http://10.0.0.1:7433.
+    #[arg(long, env = "LUTECE_JOIN_URL")]
+    pub(crate) join: String,
+    /// A join token from `lutece nodes join-token` (not needed once the node has joined).
+    #[arg(long, env = "LUTECE_JOIN_TOKEN")]
+    pub(crate) token: Option<String>,
+    /// Where the agent keeps its identity and task directories [default: ~/.local/share/lutece/agent].
+    #[arg(long, env = "LUTECE_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) node: NodeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// Where the API is and who is calling.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ClientArgs {
+    /// The API's base URL.
+    #[arg(long, env = "LUTECE_URL", default_value = "http://127.0.0.1:7433")]
+    pub(crate) url: String,
+    /// The API key [default: $LUTECE_API_KEY, else the admin key `lutece up` saved in its data directory].
+    #[arg(long, env = "LUTECE_API_KEY", hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+    /// How to print results.
+    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    pub(crate) output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// Queue a command: `lutece jobs run --cpus 1 --memory 512Mi -- python3 -c 'print(42)'`.
+    Run(RunArgs),
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state (queued, scheduled, running, succeeded, failed, cancelled).
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one job with its tasks.
+    Get {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print a job's output (stdout and stderr together).
+    Logs {
+        id: String,
+        /// Keep printing new output until the job ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Which rank's output, for a job on several nodes.
+        #[arg(long, default_value_t = 0)]
+        rank: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Cancel a job: stops every process of every task.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// CPU cores per task: 2, 0.5, 500m.
+    #[arg(long, default_value = "1")]
+    pub(crate) cpus: String,
+    /// Memory per task: 512Mi, 2Gi.
+    #[arg(long, default_value = "512Mi")]
+    pub(crate) memory: String,
+    /// GPUs per node.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) gpus_per_node: u32,
+    /// Nodes (one task each, started together or not at all).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) nodes: u32,
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[arg(long)]
+    pub(crate) project: Option<String>,
+    /// Higher runs first (-1000 to 1000).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub(crate) priority: i32,
+    /// An environment variable for the job, NAME=VALUE (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
+    pub(crate) env: Vec<String>,
+    /// Wait for the job, print its output, and exit with its exit code.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The program and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantsCommand {
+    /// Create a tenant.
+    Create {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List tenants.
+    List(ClientArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create an API key; its secret is shown once.
+    Create {
+        /// The tenant (operators only; default: the caller's).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// member, admin or operator.
+        #[arg(long)]
+        role: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List API keys (never their secrets).
+    List(ClientArgs),
+    /// Revoke an API key.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodesCommand {
+    /// List nodes with their resources.
+    List(ClientArgs),
+    /// Make a token for `lutece agent --join URL --token TOKEN` (operator).
+    JoinToken(ClientArgs),
+}

@@ -1,0 +1,111 @@
+//! The small client commands: tenants, keys, nodes, usage, whoami.
+
+use crate::cli::args::{ClientArgs, KeysCommand, NodesCommand, OutputFormat, TenantsCommand};
+use crate::cli::config::saved_admin_key;
+use crate::cli::output;
+use anyhow::{Result, bail};
+use lutece_api::{CreateKey, Role};
+use lutece_client::Client;
+
+/// A client for `args`: the key from the flag or `LUTECE_API_KEY`, else the saved admin key.
+pub(crate) fn client(args: &ClientArgs) -> Result<Client> {
+    let key = args.api_key.clone().or_else(saved_admin_key);
+    Ok(Client::new(&args.url, key)?)
+}
+
+pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
+    match command {
+        TenantsCommand::Create { name, client: args } => {
+            let tenant = client(&args)?.create_tenant(&name).await?;
+            output::print(args.output, &vec![tenant], output::tenants)?;
+        }
+        TenantsCommand::List(args) => {
+            let tenants = client(&args)?.list_tenants().await?;
+            output::print(args.output, &tenants, output::tenants)?;
+        }
+    }
+    Ok(0)
+}
+
+pub(crate) async fn keys(command: KeysCommand) -> Result<i32> {
+    match command {
+        KeysCommand::Create {
+            tenant,
+            name,
+            role,
+            client: args,
+        } => {
+            let role = match role.as_deref() {
+                None => None,
+                Some(text) => match Role::parse(text) {
+                    Some(role) => Some(role),
+                    None => bail!("--role {text:?} is not a role; use member, admin or operator"),
+                },
+            };
+            let created = client(&args)?
+                .create_key(&CreateKey { tenant, name, role })
+                .await?;
+            match args.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&created)?),
+                OutputFormat::Table => {
+                    println!("{}", output::keys(&vec![created.info.clone()]));
+                    println!("key (shown once): {}", created.key);
+                }
+            }
+        }
+        KeysCommand::List(args) => {
+            let keys = client(&args)?.list_keys().await?;
+            output::print(args.output, &keys, output::keys)?;
+        }
+        KeysCommand::Revoke { id, client: args } => {
+            client(&args)?.revoke_key(&id).await?;
+            if args.output == OutputFormat::Table {
+                println!("{id} revoked");
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub(crate) async fn nodes(command: NodesCommand) -> Result<i32> {
+    match command {
+        NodesCommand::List(args) => {
+            let nodes = client(&args)?.list_nodes().await?;
+            output::print(args.output, &nodes, output::nodes)?;
+        }
+        NodesCommand::JoinToken(args) => {
+            let token = client(&args)?.create_join_token().await?;
+            match args.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&token)?),
+                OutputFormat::Table => {
+                    println!("join token (shown once): {}", token.token);
+                    println!(
+                        "on the new node: lutece agent --join {} --token {}",
+                        args.url, token.token
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub(crate) async fn usage(args: ClientArgs) -> Result<i32> {
+    let rows = client(&args)?.usage().await?;
+    output::print(args.output, &rows, output::usage)?;
+    Ok(0)
+}
+
+pub(crate) async fn whoami(args: ClientArgs) -> Result<i32> {
+    let who = client(&args)?.whoami().await?;
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&who)?),
+        OutputFormat::Table => println!(
+            "tenant {}, role {}, key {}",
+            who.tenant,
+            who.role.as_str(),
+            who.key_id
+        ),
+    }
+    Ok(0)
+}

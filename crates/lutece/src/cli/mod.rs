@@ -1,0 +1,8 @@
+//! The command line: argument definitions and one module per group of commands.
+
+pub(crate) mod args;
+pub(crate) mod client_cmds;
+pub(crate) mod config;
+pub(crate) mod jobs;
+pub(crate) mod output;
+pub(crate) mod roles;

@@ -1,0 +1,223 @@
+//! Printing results as a table for people or as JSON for scripts.
+
+use crate::cli::args::OutputFormat;
+use anyhow::Result;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use lutece_api::{ApiKey, Job, Node, Tenant, UsageRow};
+use serde::Serialize;
+
+/// Prints `value` as JSON, or as the table `table` builds.
+pub(crate) fn print<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    table: impl FnOnce(&T) -> Table,
+) -> Result<()> {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        OutputFormat::Table => println!("{}", table(value)),
+    }
+    Ok(())
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    table
+}
+
+fn or_dash(value: Option<impl ToString>) -> String {
+    value
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+pub(crate) fn cpus(milli: u64) -> String {
+    if milli % 1000 == 0 {
+        (milli / 1000).to_string()
+    } else {
+        format!("{milli}m")
+    }
+}
+
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("Ti", 1 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ];
+    match UNITS.iter().find(|(_, size)| n >= *size) {
+        Some((unit, size)) if n % size == 0 => format!("{}{unit}", n / size),
+        Some((unit, size)) => format!("{:.1}{unit}", n as f64 / *size as f64),
+        None => format!("{n}B"),
+    }
+}
+
+pub(crate) fn jobs(jobs: &Vec<Job>) -> Table {
+    let mut table = new_table(&[
+        "ID",
+        "NAME",
+        "TENANT",
+        "STATE",
+        "EXIT",
+        "NODES",
+        "CPUS",
+        "MEMORY",
+        "GPUS/NODE",
+        "CREATED",
+        "REASON",
+    ]);
+    for job in jobs {
+        table.add_row(vec![
+            job.id.clone(),
+            job.name.clone(),
+            job.tenant.clone(),
+            job.state.clone(),
+            or_dash(job.exit_code),
+            job.nodes.to_string(),
+            cpus(job.resources.cpus_milli),
+            bytes(job.resources.memory_bytes),
+            job.resources.gpus_per_node.to_string(),
+            job.created_at.clone(),
+            or_dash(job.reason.as_ref()),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn job(job: &Job) -> Table {
+    let mut table = new_table(&["FIELD", "VALUE"]);
+    let rows: Vec<(&str, String)> = vec![
+        ("id", job.id.clone()),
+        ("name", job.name.clone()),
+        (
+            "tenant / project",
+            format!("{} / {}", job.tenant, job.project),
+        ),
+        ("command", job.command.join(" ")),
+        ("state", job.state.clone()),
+        ("exit code", or_dash(job.exit_code)),
+        ("reason", or_dash(job.reason.as_ref())),
+        (
+            "resources",
+            format!(
+                "{} nodes × ({} CPUs, {}, {} GPUs)",
+                job.nodes,
+                cpus(job.resources.cpus_milli),
+                bytes(job.resources.memory_bytes),
+                job.resources.gpus_per_node
+            ),
+        ),
+        ("created", job.created_at.clone()),
+        ("scheduled", or_dash(job.scheduled_at.as_ref())),
+        ("started", or_dash(job.started_at.as_ref())),
+        ("finished", or_dash(job.finished_at.as_ref())),
+    ];
+    for (field, value) in rows {
+        table.add_row(vec![field.to_owned(), value]);
+    }
+    for task in &job.tasks {
+        let gpus: Vec<String> = task.gpus.iter().map(u32::to_string).collect();
+        table.add_row(vec![
+            format!("rank {}", task.rank),
+            format!(
+                "{} on {} (GPUs [{}]) exit {}",
+                task.state,
+                task.node,
+                gpus.join(","),
+                or_dash(task.exit_code)
+            ),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn tenants(tenants: &Vec<Tenant>) -> Table {
+    let mut table = new_table(&["ID", "NAME", "CREATED"]);
+    for tenant in tenants {
+        table.add_row(vec![
+            tenant.id.clone(),
+            tenant.name.clone(),
+            tenant.created_at.clone(),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn keys(keys: &Vec<ApiKey>) -> Table {
+    let mut table = new_table(&["ID", "TENANT", "NAME", "ROLE", "CREATED", "REVOKED"]);
+    for key in keys {
+        table.add_row(vec![
+            key.id.clone(),
+            key.tenant.clone(),
+            key.name.clone(),
+            key.role.as_str().to_owned(),
+            key.created_at.clone(),
+            or_dash(key.revoked_at.as_ref()),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn nodes(nodes: &Vec<Node>) -> Table {
+    let mut table = new_table(&[
+        "ID",
+        "NAME",
+        "STATE",
+        "RACK",
+        "CPUS (USED)",
+        "MEMORY (USED)",
+        "GPUS (USED)",
+        "GPU MODEL",
+        "LAST SEEN",
+    ]);
+    for node in nodes {
+        let models: std::collections::BTreeSet<&str> =
+            node.gpus.iter().map(|g| g.model.as_str()).collect();
+        let fake = if node.fake_gpus { " FAKE" } else { "" };
+        table.add_row(vec![
+            node.id.clone(),
+            node.name.clone(),
+            node.state.clone(),
+            or_dash(node.rack.as_ref()),
+            format!(
+                "{} ({})",
+                cpus(node.cpus_milli),
+                cpus(node.allocated_cpus_milli)
+            ),
+            format!(
+                "{} ({})",
+                bytes(node.memory_bytes),
+                bytes(node.allocated_memory_bytes)
+            ),
+            format!("{} ({}){fake}", node.gpus.len(), node.allocated_gpus),
+            models.into_iter().collect::<Vec<_>>().join(", "),
+            node.last_seen_at.clone(),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn usage(rows: &Vec<UsageRow>) -> Table {
+    let mut table = new_table(&[
+        "TENANT",
+        "PROJECT",
+        "JOBS",
+        "GPU-SECONDS",
+        "CPU-SECONDS (RESERVED)",
+        "CPU-SECONDS (USED)",
+    ]);
+    for row in rows {
+        table.add_row(vec![
+            row.tenant.clone(),
+            row.project.clone(),
+            row.jobs.to_string(),
+            format!("{:.1}", row.gpu_seconds),
+            format!("{:.1}", row.cpu_seconds),
+            format!("{:.1}", row.cpu_seconds_used),
+        ]);
+    }
+    table
+}
