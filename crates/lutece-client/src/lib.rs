@@ -4,12 +4,13 @@
 mod control;
 
 pub use control::HttpControl;
+pub use reqwest::{Method, StatusCode};
 
 use lutece_api::{
     ApiKey, CreateKey, CreateTenant, CreatedKey, ErrorBody, Job, JobSpec, Node, Tenant, UsageRow,
     WhoAmI,
 };
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;

@@ -23,6 +23,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 message: "the request body is empty; expected a JSON object".into(),
             });
         }
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            let message = if first.is_some_and(|b| b"[\"-0123456789tfn".contains(b)) {
+                "invalid type: the body must be a JSON object, not another JSON value"
+            } else {
+                "the body is not valid JSON; expected a JSON object"
+            };
+            return Err(ApiError::Invalid {
+                field: None,
+                message: message.into(),
+            });
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(&mut deserializer) {
             Ok(value) => Ok(JsonBody(value)),

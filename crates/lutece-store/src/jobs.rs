@@ -361,7 +361,11 @@ async fn finish_job_if_done(tx: &mut SqliteConnection, job_id: &str, now: i64) -
             .fetch_one(&mut *tx)
             .await?,
     )?;
-    let first_failure = tasks.iter().find(|t| t.state != TaskState::Succeeded);
+    // The rank that failed, rather than ranks stopped because of it.
+    let first_failure = tasks
+        .iter()
+        .find(|t| t.state == TaskState::Failed)
+        .or_else(|| tasks.iter().find(|t| t.state != TaskState::Succeeded));
     let (state, exit_code, reason) = match first_failure {
         _ if job.cancel_requested => (
             JobState::Cancelled,

@@ -1,0 +1,195 @@
+//! Isolation: for every endpoint, another tenant's objects do not exist for the caller; roles
+//! are enforced; missing, wrong and revoked keys are refused.
+
+use crate::platform::{Platform, finished};
+use lutece_api::{CreateKey, JobSpec, Role};
+use lutece_client::{Client, Method};
+
+async fn key_for(admin: &Client, tenant: &str, role: Role) -> String {
+    let request = CreateKey {
+        tenant: Some(tenant.into()),
+        name: None,
+        role: Some(role),
+    };
+    admin.create_key(&request).await.unwrap().key
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_denies_other_tenants_objects() {
+    let platform = Platform::start("tenancy", &[]);
+    let admin = platform.admin();
+    admin.create_tenant("alpha").await.unwrap();
+    admin.create_tenant("beta").await.unwrap();
+    let alpha = platform.client(&key_for(&admin, "alpha", Role::Admin).await);
+    let beta = platform.client(&key_for(&admin, "beta", Role::Admin).await);
+
+    let spec = JobSpec {
+        command: vec!["echo".into(), "secret-of-alpha".into()],
+        ..Default::default()
+    };
+    let job = alpha.submit_job(&spec).await.unwrap();
+    finished(&alpha, &job.id).await;
+    let alpha_key = alpha
+        .create_key(&CreateKey::default())
+        .await
+        .unwrap()
+        .info
+        .id;
+
+    // Direct access to alpha's objects by id: each must answer exactly like a missing id.
+    let probes: Vec<(Method, String, Option<String>)> = vec![
+        (Method::GET, format!("/api/v1/jobs/{}", job.id), None),
+        (
+            Method::POST,
+            format!("/api/v1/jobs/{}/cancel", job.id),
+            None,
+        ),
+        (Method::GET, format!("/api/v1/jobs/{}/logs", job.id), None),
+        (
+            Method::GET,
+            format!("/api/v1/jobs/{}/logs?follow=true", job.id),
+            None,
+        ),
+        (Method::DELETE, format!("/api/v1/keys/{alpha_key}"), None),
+        (Method::GET, "/api/v1/tenants/alpha".to_owned(), None),
+        (
+            Method::POST,
+            "/api/v1/keys".to_owned(),
+            Some(r#"{"tenant":"alpha","role":"member"}"#.to_owned()),
+        ),
+    ];
+    let mut denied = 0;
+    for (method, path, body) in &probes {
+        let (status, text) = beta.raw(method.clone(), path, body.clone()).await.unwrap();
+        let missing_path = path
+            .replace(&job.id, "job_0000000000000000")
+            .replace(&alpha_key, "key_0000000000000000")
+            .replace("alpha", "gamma");
+        let (missing_status, missing_text) = beta
+            .raw(
+                method.clone(),
+                &missing_path,
+                body.clone().map(|b| b.replace("alpha", "gamma")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 404, "{method} {path} answered {status}: {text}");
+        assert_eq!(missing_status, 404, "{method} {missing_path}");
+        let same_shape = |t: &str| {
+            t.replace(&job.id, "ID")
+                .replace(&alpha_key, "ID")
+                .replace("alpha", "NAME")
+                .replace("job_0000000000000000", "ID")
+                .replace("key_0000000000000000", "ID")
+                .replace("gamma", "NAME")
+        };
+        assert_eq!(
+            same_shape(&text),
+            same_shape(&missing_text),
+            "{method} {path} tells a foreign id from a missing one"
+        );
+        assert!(!text.contains("secret-of-alpha"));
+        denied += 1;
+    }
+    // Listings never include alpha's objects.
+    assert!(
+        beta.list_jobs(None, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| j.tenant == "beta")
+    );
+    assert!(
+        beta.list_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.tenant == "beta")
+    );
+    assert!(
+        beta.list_tenants()
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.name == "beta")
+    );
+    assert!(
+        beta.usage()
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.tenant == "beta")
+    );
+    denied += 4;
+    assert_eq!(
+        denied,
+        probes.len() + 4,
+        "100% of cross-tenant attempts denied"
+    );
+
+    // Nothing changed for alpha: its job is intact and its key still works.
+    assert_eq!(alpha.job(&job.id).await.unwrap().state, "succeeded");
+    assert!(
+        alpha
+            .list_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.id == alpha_key && k.revoked_at.is_none())
+    );
+
+    // Roles: members cannot manage keys; only operators create tenants or mint operators.
+    let member = platform.client(&key_for(&admin, "beta", Role::Member).await);
+    assert_eq!(member.list_keys().await.unwrap_err().status(), Some(403));
+    assert_eq!(
+        beta.create_tenant("delta").await.unwrap_err().status(),
+        Some(403)
+    );
+    let escalate = CreateKey {
+        tenant: None,
+        name: None,
+        role: Some(Role::Operator),
+    };
+    assert_eq!(
+        beta.create_key(&escalate).await.unwrap_err().status(),
+        Some(403)
+    );
+    assert_eq!(
+        beta.create_join_token().await.unwrap_err().status(),
+        Some(403)
+    );
+
+    // Keys: none, wrong, revoked.
+    let anonymous = Client::new(&platform.url, None).unwrap();
+    assert_eq!(
+        anonymous.list_jobs(None, 10).await.unwrap_err().status(),
+        Some(401)
+    );
+    assert_eq!(
+        platform
+            .client("lut_wrong")
+            .list_jobs(None, 10)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(401)
+    );
+    let doomed = beta.create_key(&CreateKey::default()).await.unwrap();
+    let doomed_client = platform.client(&doomed.key);
+    assert!(doomed_client.whoami().await.is_ok());
+    beta.revoke_key(&doomed.info.id).await.unwrap();
+    assert_eq!(
+        doomed_client.whoami().await.unwrap_err().status(),
+        Some(401)
+    );
+
+    // The operator sees every tenant's jobs.
+    assert!(
+        admin
+            .list_jobs(None, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.id == job.id)
+    );
+}
