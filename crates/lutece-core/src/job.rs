@@ -64,12 +64,12 @@ impl JobState {
     /// Whether the lifecycle allows going from `self` to `next`.
     pub fn can_become(self, next: JobState) -> bool {
         use JobState::*;
-        match (self, next) {
-            (Queued, Scheduled | Failed | Cancelled) => true,
-            (Scheduled, Running | Succeeded | Failed | Cancelled) => true,
-            (Running, Succeeded | Failed | Cancelled) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (Queued, Scheduled | Failed | Cancelled)
+                | (Scheduled, Running | Succeeded | Failed | Cancelled)
+                | (Running, Succeeded | Failed | Cancelled)
+        )
     }
 }
 

@@ -1,9 +1,13 @@
 //! End-to-end tests: each starts the real `lutece` binary and uses it as a person or a script
-//! would, through the CLI and the HTTP API.
+//! would, through the CLI and the HTTP API; and `tidy`, which checks the workspace's shape.
+
+// Helpers outside #[test] functions unwrap too: a panic anywhere here is a failing test.
+#![allow(clippy::unwrap_used)]
 
 mod bad_input;
 mod crash;
 mod gang;
 mod platform;
 mod tenancy;
+mod tidy;
 mod tour;
