@@ -116,3 +116,42 @@ async fn kill_9_loses_no_acknowledged_job_and_runs_none_twice() {
         jobs.len()
     );
 }
+
+/// A job running when the platform is killed keeps running, is adopted after the restart, and
+/// ends with its whole output and its real exit code.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_job_is_adopted_after_kill_9() {
+    let mut platform = Platform::start("adopt", &[]);
+    let admin = platform.admin();
+    let spec = JobSpec {
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            "echo before; sleep 2; echo after; exit 5".into(),
+        ],
+        ..Default::default()
+    };
+    let job = admin.submit_job(&spec).await.unwrap();
+    eventually("the job to run", Duration::from_secs(10), || async {
+        (admin.job(&job.id).await.ok()?.state == "running").then_some(())
+    })
+    .await;
+    platform.kill9();
+    platform.restart();
+    let admin = platform.admin();
+    let done = crate::platform::finished(&admin, &job.id).await;
+    assert_eq!(
+        (done.state.as_str(), done.exit_code),
+        ("failed", Some(5)),
+        "{done:?}\n{}",
+        platform.log()
+    );
+    let output =
+        String::from_utf8_lossy(&platform.cli(&["jobs", "logs", &job.id]).stdout).into_owned();
+    assert_eq!(output, "before\nafter\n");
+    assert!(
+        platform.log().contains("task adopted after a restart"),
+        "{}",
+        platform.log()
+    );
+}
