@@ -3,7 +3,8 @@
 
 Usage: bench/platform_latency.py [--jobs 1000] [--binary target/release/lutece]
 
-Each job runs `date +%s%N`: the job's own process prints the moment it runs, so the figure
+Each job runs `date +%s%N`, the next submitted once the previous one has ended (latency, not
+queueing): the job's own process prints the moment it runs, so the figure
 includes scheduling, the agent's pickup, the supervisor (shim) and the exec. Side by side:
 the floor, the same program started directly by this script (fork + exec, no platform).
 Standard library only; prints one JSON object.
@@ -57,7 +58,9 @@ def main():
             job = call(f"{base}/api/v1/jobs", key, "POST",
                        {"command": ["date", "+%s%N"], "resources": {"cpus": "100m", "memory": "16Mi"}})
             ids.append((job["id"], submitted))
-            time.sleep(0.01)  # one job at a time: latency, not queueing
+            # One job at a time: latency, not queueing.
+            while call(f"{base}/api/v1/jobs/{job['id']}", key)["state"] not in ("succeeded", "failed", "cancelled"):
+                time.sleep(0.002)
         for job_id, submitted in ids:
             while call(f"{base}/api/v1/jobs/{job_id}", key)["state"] not in ("succeeded", "failed", "cancelled"):
                 time.sleep(0.02)

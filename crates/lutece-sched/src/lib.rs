@@ -2,8 +2,14 @@
 //! queue to a plan. It never awaits, never reads a clock, and never does IO: the server's
 //! reconciler and the simulator call the same [`plan`].
 
+pub mod engine;
 mod plan;
+pub mod share;
 mod snapshot;
 
+pub use engine::{Order, Policy};
 pub use plan::plan;
-pub use snapshot::{NodeState, Placement, Plan, QueuedWorkload, TaskPlacement, Snapshot, Waiting};
+pub use snapshot::{
+    NodeState, Placement, Plan, Preemption, QueuedWorkload, RunningWorkload, Snapshot,
+    TaskPlacement, Waiting,
+};

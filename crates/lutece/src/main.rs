@@ -1,5 +1,5 @@
-//! `lutece`: the one binary. Roles (`up`, `server`, `agent`), client commands, and the hidden
-//! task supervisor (`shim`).
+//! `lutece`: the one binary. Roles (`up`, `server`, `agent`), client commands, the simulator
+//! (`sim`), and the hidden task supervisor (`shim`).
 //!
 //! Exit codes: 0 success; 1 the request was refused or failed (the message says why); 2 wrong
 //! usage of the command line; 3 the server could not be reached or failed internally.
@@ -57,6 +57,9 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Nodes(command) => cli::client_cmds::nodes(command).await,
         Command::Usage(args) => cli::client_cmds::usage(args).await,
         Command::Whoami(args) => cli::client_cmds::whoami(args).await,
+        Command::Sim(args) => tokio::task::spawn_blocking(move || cli::sim::run(args))
+            .await?
+            .map(|()| 0),
         Command::Shim { .. } => Ok(1),
     }
 }

@@ -39,6 +39,8 @@ pub(crate) enum Command {
     Usage(ClientArgs),
     /// Show which tenant and role the API key has.
     Whoami(ClientArgs),
+    /// Replay a real cluster trace on a simulated fleet through the scheduler.
+    Sim(crate::cli::sim::SimArgs),
     /// Supervise one task (started by the agent; not for people).
     #[command(hide = true)]
     Shim { task_dir: PathBuf },

@@ -6,3 +6,4 @@ pub(crate) mod config;
 pub(crate) mod jobs;
 pub(crate) mod output;
 pub(crate) mod roles;
+pub(crate) mod sim;

@@ -8,6 +8,7 @@ mod bad_input;
 mod crash;
 mod gang;
 mod platform;
+mod sim;
 mod tenancy;
 mod tidy;
 mod tour;

@@ -12,7 +12,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("lutece-store", &["lutece-core"]),
     ("lutece-agent", &["lutece-core", "lutece-api"]),
     ("lutece-client", &["lutece-core", "lutece-api"]),
-    ("lutece-server", &["lutece-core", "lutece-api", "lutece-sched", "lutece-store"]),
+    (
+        "lutece-server",
+        &["lutece-core", "lutece-api", "lutece-sched", "lutece-store"],
+    ),
 ];
 
 /// Libraries that do IO, and the crates allowed to use them directly.
@@ -21,17 +24,36 @@ const IO_LIBRARIES: &[(&str, &[&str])] = &[
     ("axum", &["lutece-server"]),
     ("reqwest", &["lutece-client"]),
     ("nvml-wrapper", &["lutece-agent"]),
-    ("tokio", &["lutece-store", "lutece-agent", "lutece-server", "lutece-client", "lutece"]),
+    (
+        "tokio",
+        &[
+            "lutece-store",
+            "lutece-agent",
+            "lutece-server",
+            "lutece-client",
+            "lutece",
+        ],
+    ),
 ];
 
 #[test]
 fn dependencies_point_down() {
     let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo metadata");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for package in metadata["packages"].as_array().unwrap() {
@@ -46,7 +68,9 @@ fn dependencies_point_down() {
     }
     let mut broken = Vec::new();
     for (name, allowed) in ALLOWED {
-        let Some(actual) = deps.get(*name) else { continue };
+        let Some(actual) = deps.get(*name) else {
+            continue;
+        };
         for dep in actual.iter().filter(|d| d.starts_with("lutece")) {
             if !allowed.contains(&dep.as_str()) {
                 broken.push(format!("{name} → {dep}"));
@@ -60,6 +84,13 @@ fn dependencies_point_down() {
             }
         }
     }
-    assert!(broken.is_empty(), "forbidden dependency edges:\n{}", broken.join("\n"));
-    assert!(deps.contains_key("lutece-core") && deps.contains_key("lutece-server"), "metadata read");
+    assert!(
+        broken.is_empty(),
+        "forbidden dependency edges:\n{}",
+        broken.join("\n")
+    );
+    assert!(
+        deps.contains_key("lutece-core") && deps.contains_key("lutece-server"),
+        "metadata read"
+    );
 }

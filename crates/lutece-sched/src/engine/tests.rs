@@ -1,0 +1,77 @@
+//! Properties of one core pass: gangs whole, no GPU given twice, determinism.
+
+use super::{Node, Policy, Work, pass};
+use proptest::prelude::*;
+
+fn arbitrary() -> impl Strategy<Value = (Vec<Node>, Vec<Work>, bool)> {
+    let nodes = prop::collection::vec((1u32..9, 0u32..9, 0u32..3), 1..8);
+    let works = prop::collection::vec(
+        (
+            prop::collection::vec(1u32..9, 1..4),
+            0i32..2,
+            0i64..50,
+            0u64..20_000_000,
+        ),
+        0..16,
+    );
+    (nodes, works, any::<bool>()).prop_map(|(nodes, works, las)| {
+        let nodes: Vec<Node> = nodes
+            .into_iter()
+            .map(|(gpus, free, domain)| Node {
+                gpus,
+                free_gpus: free.min(gpus),
+                free_cpus_milli: 8000,
+                free_memory_bytes: 1 << 30,
+                domain,
+                schedulable: true,
+                labels: 0,
+            })
+            .collect();
+        let works = works
+            .into_iter()
+            .enumerate()
+            .map(
+                |(i, (task_gpus, priority, submitted_at_ms, attained_gpu_ms))| Work {
+                    priority,
+                    submitted_at_ms,
+                    tie: i as u64,
+                    task_gpus,
+                    task_cpus_milli: 1000,
+                    attained_gpu_ms,
+                    ..Default::default()
+                },
+            )
+            .collect();
+        (nodes, works, las)
+    })
+}
+
+proptest! {
+    #[test]
+    fn a_pass_is_sound((nodes, works, las) in arbitrary()) {
+        let policy = if las { Policy::las() } else { Policy::default() };
+        let mut after = nodes.clone();
+        let outcome = pass(&mut after, &works, &policy, 100);
+        prop_assert_eq!(outcome.started.len() + outcome.waiting.len(), works.len());
+        let mut taken = vec![0u32; nodes.len()];
+        for (i, chosen) in &outcome.started {
+            let work = &works[*i];
+            // Whole gang, one task per distinct node.
+            prop_assert_eq!(chosen.len(), work.task_gpus.len());
+            let mut distinct = chosen.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            prop_assert_eq!(distinct.len(), chosen.len());
+            for (&n, &g) in chosen.iter().zip(&work.task_gpus) {
+                taken[n as usize] += g;
+            }
+        }
+        // No GPU given twice: never more taken from a node than it had free.
+        for (n, node) in nodes.iter().enumerate() {
+            prop_assert!(taken[n] <= node.free_gpus);
+            prop_assert_eq!(after[n].free_gpus, node.free_gpus - taken[n]);
+        }
+        let mut again = nodes.clone();
+        prop_assert_eq!(pass(&mut again, &works, &policy, 100), outcome);
+    }
+}
