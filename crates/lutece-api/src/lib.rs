@@ -7,6 +7,7 @@ mod agent;
 mod error;
 mod fleet;
 mod jobs;
+pub mod openai;
 mod tenancy;
 
 pub use agent::{

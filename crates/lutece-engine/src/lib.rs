@@ -12,6 +12,7 @@ mod batcher;
 mod model;
 pub mod sampling;
 pub mod template;
+pub mod testing;
 pub mod text;
 
 pub use batcher::{Event, FinishReason, GenerateRequest, Usage};

