@@ -53,6 +53,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Conflict { what } => ApiError::Conflict(format!("{what} already exists")),
             StoreError::NotFound { what } => ApiError::NotFound(what),
+            StoreError::Denied { reason } => ApiError::Forbidden(reason),
             other => ApiError::Internal(other.to_string()),
         }
     }

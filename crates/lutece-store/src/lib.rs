@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The row to change does not exist (or is not in a state that allows the change).
     #[error("{what} not found")]
     NotFound { what: String },
+    /// The row exists and the caller may see it, but not change it this way.
+    #[error("{reason}")]
+    Denied { reason: String },
     /// A stored value could not be read back (a bug or a damaged database).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -95,21 +95,43 @@ impl Store {
         rows.iter().map(key_from_row).collect()
     }
 
-    /// Revokes a key of `tenant_id` (any tenant's when None). Revoking twice is not an error.
-    pub async fn revoke_key(&self, id: &str, tenant_id: Option<&str>, now: i64) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND (?3 IS NULL OR tenant_id = ?3)",
+    /// Revokes a key of `tenant_id` (any tenant's when None) whose role is one of
+    /// `revocable_roles`: a caller passes the roles up to its own, so no key revokes a stronger
+    /// one. A key outside the scope is [`StoreError::NotFound`]; one in scope with another role
+    /// is [`StoreError::Denied`]. Revoking twice is not an error.
+    pub async fn revoke_key(
+        &self,
+        id: &str,
+        tenant_id: Option<&str>,
+        revocable_roles: &[&str],
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let role: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM api_keys WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
         )
-        .bind(now)
         .bind(id)
         .bind(tenant_id)
-        .execute(&self.writer)
+        .fetch_optional(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
+        let Some(role) = role else {
             return Err(StoreError::NotFound {
                 what: format!("key {id:?}"),
             });
+        };
+        if !revocable_roles.contains(&role.as_str()) {
+            return Err(StoreError::Denied {
+                reason: format!(
+                    "key {id:?} has the {role} role, above what this caller may revoke"
+                ),
+            });
         }
+        sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

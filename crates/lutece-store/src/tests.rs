@@ -252,3 +252,62 @@ async fn everything_survives_a_reopen() {
         vec!["echo", "hi"]
     );
 }
+
+fn key(id: &str, tenant: &str, role: &str) -> KeyRow {
+    KeyRow {
+        id: id.into(),
+        tenant_id: format!("ten_{tenant}"),
+        tenant_name: tenant.into(),
+        name: id.into(),
+        role: role.into(),
+        secret_hash: format!("hash_{id}"),
+        created_at: 1,
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_key_revokes_only_keys_up_to_its_role() {
+    let (store, _) = seeded("revoke").await;
+    store
+        .create_key(&key("key_op", "acme", "operator"))
+        .await
+        .unwrap();
+    store
+        .create_key(&key("key_member", "acme", "member"))
+        .await
+        .unwrap();
+    let admin_may = ["member", "admin"];
+
+    // An admin of acme cannot revoke acme's operator key: refused, and it stays valid.
+    assert!(matches!(
+        store
+            .revoke_key("key_op", Some("ten_acme"), &admin_may, 5)
+            .await,
+        Err(StoreError::Denied { .. })
+    ));
+    let op = store.key_by_id("key_op").await.unwrap().unwrap();
+    assert_eq!(op.revoked_at, None);
+
+    // Another tenant's key does not exist for the caller, whatever its role.
+    assert!(matches!(
+        store
+            .revoke_key("key_member", Some("ten_globex"), &admin_may, 5)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Within the ceiling it works, and twice is fine; an operator may revoke an operator.
+    for now in [6, 7] {
+        store
+            .revoke_key("key_member", Some("ten_acme"), &admin_may, now)
+            .await
+            .unwrap();
+    }
+    let member = store.key_by_id("key_member").await.unwrap().unwrap();
+    assert_eq!(member.revoked_at, Some(6));
+    store
+        .revoke_key("key_op", None, &["member", "admin", "operator"], 8)
+        .await
+        .unwrap();
+}

@@ -138,9 +138,15 @@ pub(crate) async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
+    // A key never revokes a stronger one: an admin cannot lock the operator out.
+    let revocable: Vec<&str> = [Role::Member, Role::Admin, Role::Operator]
+        .into_iter()
+        .filter(|role| *role <= caller.role)
+        .map(Role::as_str)
+        .collect();
     state
         .store
-        .revoke_key(&id, caller.scope(), now_ms())
+        .revoke_key(&id, caller.scope(), &revocable, now_ms())
         .await?;
     tracing::info!(key_id = %id, "key revoked");
     Ok(StatusCode::NO_CONTENT)
