@@ -17,9 +17,13 @@ use std::time::Duration;
 /// The longest an agent's heartbeat is held open.
 const MAX_WAIT_MS: u64 = 30_000;
 
+/// Registers a node. A known node re-registers with its id and credential; a new node is
+/// created only when `may_join` (the caller presented a valid join token, or is the trusted
+/// in-process agent). Anything else is refused and changes nothing.
 pub(crate) async fn register(
     state: &AppState,
     request: RegisterNode,
+    may_join: bool,
 ) -> Result<Registered, ApiError> {
     if request.name.trim().is_empty() || request.name.len() > 253 {
         return Err(ApiError::invalid(
@@ -39,8 +43,10 @@ pub(crate) async fn register(
             }
             (node.id, credential.clone(), node.registered_at)
         }
+        // A join token does not let anyone take over an existing node's identity.
         (Some(_), None) => return Err(ApiError::Unauthenticated),
-        (None, _) => (new_id("node")?, format!("lnc_{}", random_hex(20)?), now),
+        (None, _) if may_join => (new_id("node")?, format!("lnc_{}", random_hex(20)?), now),
+        (None, _) => return Err(ApiError::Unauthenticated),
     };
     let gpus_json =
         serde_json::to_string(&request.gpus).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -268,7 +274,10 @@ fn to_control(error: ApiError) -> ControlError {
 
 impl ControlApi for LocalControl {
     async fn register(&self, request: RegisterNode) -> Result<Registered, ControlError> {
-        register(&self.state, request).await.map_err(to_control)
+        // The agent of `lutece up` runs in this process: it needs no join token.
+        register(&self.state, request, true)
+            .await
+            .map_err(to_control)
     }
 
     async fn heartbeat(&self, request: Heartbeat) -> Result<HeartbeatReply, ControlError> {

@@ -52,14 +52,13 @@ pub(crate) async fn register(
     Bearer(token): Bearer,
     JsonBody(request): JsonBody<RegisterNode>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    // A node that knows its credential re-registers with it; a new node needs a join token.
-    if request.credential.is_none() {
-        let token = token.ok_or(ApiError::Unauthenticated)?;
-        if !state.store.join_token_exists(&hash_secret(&token)).await? {
-            return Err(ApiError::Unauthenticated);
-        }
-    }
-    let registered = control::register(&state, request).await?;
+    // A new node needs a valid join token; without one, only a known node presenting its own
+    // credential may register again (checked in `control::register`).
+    let may_join = match token.as_deref() {
+        Some(token) => state.store.join_token_exists(&hash_secret(token)).await?,
+        None => false,
+    };
+    let registered = control::register(&state, request, may_join).await?;
     Ok((StatusCode::OK, Json(registered)))
 }
 
