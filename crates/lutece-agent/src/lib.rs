@@ -20,6 +20,7 @@ use crate::task_dir::TaskDir;
 use lutece_api::{ControlApi, ControlError, Heartbeat, RegisterNode, Registered, TaskRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,7 +76,12 @@ impl<C: ControlApi> Agent<C> {
             move |source| AgentError::StateDir { path, source }
         };
         let tasks_dir = self.config.state_dir.join("tasks");
-        std::fs::create_dir_all(&tasks_dir).map_err(state_error(&tasks_dir))?;
+        // Owner only: tasks' specs and output are their tenants' business.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&tasks_dir)
+            .map_err(state_error(&tasks_dir))?;
         let identity = self.register().await?;
         tracing::info!(node_id = %identity.node_id, "agent registered");
 

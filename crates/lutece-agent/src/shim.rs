@@ -7,9 +7,28 @@
 use crate::task_dir::{ShimStatus, TaskDir, TaskSpec};
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{SigSet, Signal};
+use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The variables of the supervisor's own environment a task keeps. Everything else is withheld:
+/// the environment descends from the server's, which may hold `LUTECE_ADMIN_KEY` and other
+/// secrets. The task gets these, then its job's `env` and the variables lutece sets (`RANK`…).
+pub(crate) const KEPT_ENV: [&str; 7] = ["PATH", "HOME", "LANG", "LC_ALL", "TERM", "TMPDIR", "USER"];
+
+/// How long the shim waits for the agent to record its pid before it gives up on the task.
+const RECORD_WAIT: Duration = Duration::from_secs(30);
+
+/// The variables of `from` that a task (or a shim) inherits: only those in [`KEPT_ENV`].
+pub(crate) fn kept_env(
+    from: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
+    from.into_iter()
+        .filter(|(name, _)| KEPT_ENV.iter().any(|kept| name == kept))
+        .collect()
+}
 
 /// Runs the shim for `task_dir`; returns the shim's own exit code. Call before any thread is
 /// started (it blocks termination signals for itself only).
@@ -34,8 +53,7 @@ pub fn run_shim(task_dir: &Path) -> i32 {
 }
 
 fn supervise(dir: &TaskDir) -> Result<ShimStatus, String> {
-    dir.write_shim_pid(std::process::id())
-        .map_err(|e| format!("failed to write the pid file: {e}"))?;
+    wait_until_recorded(dir)?;
     let spec: TaskSpec = dir
         .read_spec()
         .map_err(|e| format!("failed to read the task spec: {e}"))?;
@@ -48,6 +66,8 @@ fn supervise(dir: &TaskDir) -> Result<ShimStatus, String> {
         .map_err(|e| format!("failed to open the output file: {e}"))?;
     let mut child = Command::new(program)
         .args(args)
+        .env_clear()
+        .envs(kept_env(std::env::vars_os()))
         .envs(&spec.env)
         .current_dir(dir.path())
         .stdin(Stdio::null())
@@ -81,4 +101,47 @@ fn supervise(dir: &TaskDir) -> Result<ShimStatus, String> {
         cpu_seconds_used,
         error: None,
     })
+}
+
+/// Waits until the agent has written this shim's pid to `shim.pid`. Until then the task is not
+/// started: an agent that dies between starting the shim and recording it must not leave a
+/// task running that its successor cannot find.
+fn wait_until_recorded(dir: &TaskDir) -> Result<(), String> {
+    let own = std::process::id();
+    let deadline = Instant::now() + RECORD_WAIT;
+    loop {
+        if dir.shim_pid() == Some(own) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err("the agent did not record this task's supervisor; not started".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_keeps_only_the_allowed_variables() {
+        let pairs = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/home/a"),
+            ("LUTECE_ADMIN_KEY", "lut_secret"),
+            ("LUTECE_API_KEY", "lut_other"),
+            ("LUTECE_TEST_SECRET", "s"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("USER", "a"),
+            ("PATHX", "no"),
+        ];
+        let kept = kept_env(
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        let names: Vec<&str> = kept.iter().filter_map(|(k, _)| k.to_str()).collect();
+        assert_eq!(names, ["PATH", "HOME", "USER"]);
+    }
 }

@@ -3,6 +3,7 @@
 //! until the control plane has it.
 
 use crate::reconcile::Action;
+use crate::shim::kept_env;
 use crate::task_dir::{ShimStatus, TaskDir, TaskSpec};
 use lutece_api::{Assignment, ControlApi, ControlError, LogChunk, TaskEvent, TaskRef, TaskReport};
 use nix::sys::signal::{Signal, kill, killpg};
@@ -141,6 +142,8 @@ impl<C: ControlApi> Inner<C> {
             let child = tokio::process::Command::new(&self.shim_program)
                 .arg("shim")
                 .arg(dir.path())
+                .env_clear()
+                .envs(kept_env(std::env::vars_os()))
                 .process_group(0)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -161,6 +164,13 @@ impl<C: ControlApi> Inner<C> {
                         )
                         .await;
                 };
+                // Recorded before the shim starts the command (it waits for this file), so a
+                // restarted agent always finds the process it must adopt.
+                if let Err(error) = dir.write_shim_pid(pid) {
+                    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                    let reason = format!("failed to record the task's supervisor: {error}");
+                    return self.finish(&task, TaskEvent::Failed { reason }).await;
+                }
                 tracing::info!(job_id = %task.job_id, rank = task.rank, pid, "task started");
                 self.report(&task, TaskEvent::Started { pid }).await;
                 self.watch(task, dir, pid, Some(child), stop).await;
@@ -225,7 +235,13 @@ impl<C: ControlApi> Inner<C> {
                     stopped_at = Some(tokio::time::Instant::now());
                 }
             }
-            shipped = self.ship(&task, &dir, shipped).await;
+            shipped = match self.ship(&task, &dir, shipped).await {
+                Ok(size) => size,
+                Err(error) => {
+                    tracing::warn!(%error, job_id = %task.job_id, "failed to ship output; will retry");
+                    shipped
+                }
+            };
             if stopped_at.is_some_and(|at| at.elapsed() >= STOP_GRACE) {
                 let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
             }
@@ -238,13 +254,7 @@ impl<C: ControlApi> Inner<C> {
             }
         }
         // Everything the task wrote goes to the control plane before its end is reported.
-        loop {
-            let before = shipped;
-            shipped = self.ship(&task, &dir, shipped).await;
-            if shipped == before {
-                break;
-            }
-        }
+        self.drain(&task, &dir, shipped).await;
         let cancelled = stopped_at.is_some();
         let event = match dir.status() {
             Some(status) => outcome(status, cancelled),
@@ -261,11 +271,12 @@ impl<C: ControlApi> Inner<C> {
         self.finish(&task, event).await;
     }
 
-    /// Sends the output written since `shipped`; returns the new shipped size.
-    async fn ship(&self, task: &TaskRef, dir: &TaskDir, shipped: u64) -> u64 {
+    /// Sends the output written since `shipped` (one chunk at most); returns the new shipped
+    /// size. An error leaves `shipped` where it was.
+    async fn ship(&self, task: &TaskRef, dir: &TaskDir, shipped: u64) -> Result<u64, ControlError> {
         let data = match read_from(&dir.output_path(), shipped).await {
             Ok(data) if !data.is_empty() => data,
-            _ => return shipped,
+            _ => return Ok(shipped),
         };
         let chunk = LogChunk {
             node_id: self.node_id.clone(),
@@ -274,12 +285,44 @@ impl<C: ControlApi> Inner<C> {
             data,
         };
         match self.control.append_log(chunk).await {
-            Ok(ack) => ack.size.max(shipped),
+            Ok(ack) => Ok(ack.size.max(shipped)),
             // The control plane holds less than we thought: send from the start, it skips overlaps.
-            Err(ControlError::Rejected { status: 409, .. }) => 0,
-            Err(error) => {
-                tracing::warn!(%error, job_id = %task.job_id, "failed to ship output; will retry");
-                shipped
+            Err(ControlError::Rejected { status: 409, .. }) => Ok(0),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Ships the rest of a finished task's output: until the control plane holds all of
+    /// `output.log`, retrying with backoff while it is unavailable. Gives up only when it
+    /// refuses the output for good. Returns the shipped size.
+    async fn drain(&self, task: &TaskRef, dir: &TaskDir, mut shipped: u64) -> u64 {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let size = match tokio::fs::metadata(dir.output_path()).await {
+                Ok(meta) => meta.len(),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(error) => {
+                    tracing::warn!(%error, job_id = %task.job_id, "cannot read the task's output; its tail is not shipped");
+                    return shipped;
+                }
+            };
+            if shipped >= size {
+                return shipped;
+            }
+            match self.ship(task, dir, shipped).await {
+                Ok(size) => {
+                    shipped = size;
+                    delay = Duration::from_millis(100);
+                }
+                Err(ControlError::Unavailable(message)) => {
+                    tracing::warn!(%message, job_id = %task.job_id, "failed to ship output; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(refused) => {
+                    tracing::warn!(error = %refused, job_id = %task.job_id, "output refused; its tail is not shipped");
+                    return shipped;
+                }
             }
         }
     }
@@ -342,4 +385,138 @@ async fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u
     let mut data = Vec::new();
     file.take(LOG_CHUNK).read_to_end(&mut data).await?;
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutece_api::{Heartbeat, HeartbeatReply, LogAck, RegisterNode, Registered};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A control plane whose log endpoint fails `failures` times, then stores like the server
+    /// (explicit offsets, overlaps skipped), or refuses every chunk with `refuse`.
+    struct FlakyLogs {
+        failures: AtomicU32,
+        refuse: Option<u16>,
+        stored: Mutex<Vec<u8>>,
+    }
+
+    fn rejected() -> ControlError {
+        ControlError::Rejected {
+            status: 400,
+            message: "not in this test".into(),
+        }
+    }
+
+    impl ControlApi for FlakyLogs {
+        async fn register(&self, _: RegisterNode) -> Result<Registered, ControlError> {
+            Err(rejected())
+        }
+
+        async fn heartbeat(&self, _: Heartbeat) -> Result<HeartbeatReply, ControlError> {
+            Err(rejected())
+        }
+
+        async fn report(&self, _: TaskReport) -> Result<(), ControlError> {
+            Err(rejected())
+        }
+
+        async fn append_log(&self, chunk: LogChunk) -> Result<LogAck, ControlError> {
+            if let Some(status) = self.refuse {
+                return Err(ControlError::Rejected {
+                    status,
+                    message: "no such task on this node".into(),
+                });
+            }
+            if self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(ControlError::Unavailable("connection refused".into()));
+            }
+            let mut stored = self.stored.lock().unwrap();
+            let size = stored.len() as u64;
+            if chunk.offset > size {
+                return Err(ControlError::Rejected {
+                    status: 409,
+                    message: "gap".into(),
+                });
+            }
+            let skip = (size - chunk.offset) as usize;
+            if skip < chunk.data.len() {
+                stored.extend_from_slice(&chunk.data[skip..]);
+            }
+            Ok(LogAck {
+                size: stored.len() as u64,
+            })
+        }
+    }
+
+    fn supervisor(name: &str, control: FlakyLogs) -> (Inner<FlakyLogs>, TaskDir, Vec<u8>) {
+        let tasks_dir =
+            std::env::temp_dir().join(format!("lutece-agent-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tasks_dir);
+        std::fs::create_dir_all(&tasks_dir).unwrap();
+        let task = TaskRef {
+            job_id: "job_1".into(),
+            rank: 0,
+        };
+        let dir = TaskDir::for_task(&tasks_dir, &task).unwrap();
+        dir.create(&TaskSpec {
+            command: vec!["true".into()],
+            env: Default::default(),
+        })
+        .unwrap();
+        // More than two chunks, so the drain needs several calls.
+        let output: Vec<u8> = (0..(2 * LOG_CHUNK + 1234))
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        std::fs::write(dir.output_path(), &output).unwrap();
+        let inner = Inner {
+            control: Arc::new(control),
+            node_id: "node_a".into(),
+            tasks_dir,
+            shim_program: PathBuf::from("/nonexistent"),
+            local: Mutex::new(HashMap::new()),
+        };
+        (inner, dir, output)
+    }
+
+    #[tokio::test]
+    async fn the_final_drain_outlasts_transport_errors() {
+        let control = FlakyLogs {
+            failures: AtomicU32::new(3),
+            refuse: None,
+            stored: Mutex::new(Vec::new()),
+        };
+        let (inner, dir, output) = supervisor("drain", control);
+        let task = TaskRef {
+            job_id: "job_1".into(),
+            rank: 0,
+        };
+        // The control plane is unreachable as the task ends.
+        assert!(inner.ship(&task, &dir, 0).await.is_err());
+        let shipped = inner.drain(&task, &dir, 0).await;
+        assert_eq!(shipped, output.len() as u64);
+        assert!(
+            *inner.control.stored.lock().unwrap() == output,
+            "the whole output reached the control plane"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_final_drain_gives_up_on_a_refusal() {
+        let control = FlakyLogs {
+            failures: AtomicU32::new(0),
+            refuse: Some(404),
+            stored: Mutex::new(Vec::new()),
+        };
+        let (inner, dir, _) = supervisor("refused", control);
+        let task = TaskRef {
+            job_id: "job_1".into(),
+            rank: 0,
+        };
+        assert_eq!(inner.drain(&task, &dir, 0).await, 0);
+    }
 }

@@ -65,9 +65,11 @@ impl TaskDir {
         &self.path
     }
 
-    /// Creates the directory with the spec. Fails if it exists: a task is started once.
+    /// Creates the directory (readable by its owner only) with the spec. Fails if it exists:
+    /// a task is started once.
     pub(crate) fn create(&self, spec: &TaskSpec) -> io::Result<()> {
-        fs::create_dir(&self.path)?;
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new().mode(0o700).create(&self.path)?;
         write_atomically(&self.path.join("spec.json"), &serde_json::to_vec(spec)?)
     }
 
@@ -77,6 +79,8 @@ impl TaskDir {
         )?)?)
     }
 
+    /// Records the shim's pid; the agent does it as soon as the shim is spawned, and the shim
+    /// waits for it before starting the task.
     pub(crate) fn write_shim_pid(&self, pid: u32) -> io::Result<()> {
         write_atomically(&self.path.join("shim.pid"), pid.to_string().as_bytes())
     }
@@ -141,5 +145,27 @@ mod tests {
             .is_err()
         );
         assert_eq!(TaskDir::parse_name("junk"), None);
+    }
+
+    #[test]
+    fn a_task_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tasks = std::env::temp_dir().join(format!("lutece-taskdir-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tasks);
+        fs::create_dir_all(&tasks).unwrap();
+        let task = TaskRef {
+            job_id: "job_1".into(),
+            rank: 0,
+        };
+        let dir = TaskDir::for_task(&tasks, &task).unwrap();
+        let spec = TaskSpec {
+            command: vec!["true".into()],
+            env: BTreeMap::new(),
+        };
+        dir.create(&spec).unwrap();
+        let mode = fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(dir.create(&spec).is_err(), "a task is created once");
+        let _ = fs::remove_dir_all(&tasks);
     }
 }
