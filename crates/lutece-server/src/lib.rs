@@ -95,7 +95,7 @@ impl RunningServer {
     }
 }
 
-/// Opens the store under `config.data_dir`, bootstraps it if new, binds, and serves.
+/// Opens the store under `config.data_dir`, binds, bootstraps the store if new, and serves.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let data_dir_error = |source| StartError::DataDir {
         path: config.data_dir.clone(),
@@ -103,6 +103,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     };
     std::fs::create_dir_all(&config.data_dir).map_err(data_dir_error)?;
     let store = Store::open(&config.data_dir.join("lutece.db")).await?;
+    // Bind before bootstrapping: a first start that cannot listen must not have committed an
+    // operator key that nobody was shown.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let new_admin_key = bootstrap(&store, config.admin_key.as_deref()).await?;
     let state = AppState {
         store,
@@ -111,12 +119,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         nodes: Arc::default(),
         check_programs: config.check_programs,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.listen,
         source,
