@@ -193,6 +193,45 @@ impl Client {
         self.send(self.request(Method::GET, &path)).await
     }
 
+    /// One page of a job's output so far: the bytes from `offset`, at most `limit` of them
+    /// (the server's default and cap, 8 MiB, when None). Read until a page comes back empty.
+    pub async fn logs_page(
+        &self,
+        id: &str,
+        rank: u32,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> Result<LogPage> {
+        let mut path = format!(
+            "/api/v1/jobs/{}/logs?rank={rank}&offset={offset}",
+            encode(id)
+        );
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        let response = self.send(self.request(Method::GET, &path)).await?;
+        let next = response
+            .headers()
+            .get(NEXT_OFFSET_HEADER)
+            .map(|value| {
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| ClientError::Decode(format!("{NEXT_OFFSET_HEADER}: {value:?}")))
+            })
+            .transpose()?;
+        let data = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport(e))?
+            .to_vec();
+        Ok(LogPage {
+            next_offset: next.unwrap_or(offset + data.len() as u64),
+            data,
+        })
+    }
+
     pub async fn list_nodes(&self) -> Result<Vec<Node>> {
         self.get("/api/v1/nodes").await
     }
@@ -226,6 +265,36 @@ impl Client {
     }
 }
 
+/// The header of a log read that tells where the next page starts.
+const NEXT_OFFSET_HEADER: &str = "lutece-next-offset";
+
+/// A page of a task's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPage {
+    pub data: Vec<u8>,
+    /// The offset to read the next page from.
+    pub next_offset: u64,
+}
+
+/// Whether `base` names a server on this machine: `localhost` or a loopback address, as the
+/// HTTP client itself parses the URL (so `http://127.0.0.1@example.com` is not local).
+pub fn is_loopback_url(base: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(base) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Percent-encodes a path segment or query value.
 fn encode(segment: &str) -> String {
     segment
@@ -237,4 +306,34 @@ fn encode(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_machine_is_loopback() {
+        for local in [
+            "http://127.0.0.1:7433",
+            "http://localhost:7433/",
+            "http://LOCALHOST",
+            "https://[::1]:7433",
+            "http://127.0.0.2:80",
+        ] {
+            assert!(is_loopback_url(local), "{local}");
+        }
+        for remote in [
+            "http://10.0.0.5:7433",
+            "https://lutece.example.com",
+            "http://localhost.example.com:7433",
+            "http://127.0.0.1@example.com/",
+            "http://example.com\\@127.0.0.1/",
+            "http://[::ffff:8.8.8.8]:7433",
+            "not a url",
+            "",
+        ] {
+            assert!(!is_loopback_url(remote), "{remote}");
+        }
+    }
 }

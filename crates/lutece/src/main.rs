@@ -18,6 +18,8 @@ fn main() -> ExitCode {
     if let Command::Shim { task_dir } = &cli.command {
         return ExitCode::from(u8::try_from(lutece_agent::run_shim(task_dir)).unwrap_or(1));
     }
+    // Before any thread exists: the environment may only change while nothing else reads it.
+    cli::roles::take_admin_key_from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -136,12 +136,21 @@ pub(crate) struct LogsQuery {
     follow: Option<bool>,
     /// Start at this byte (default 0).
     offset: Option<u64>,
+    /// Without `follow`: answer at most this many bytes (default and maximum 8 MiB); the
+    /// `Lutece-Next-Offset` header says where the next read starts. Read pages until one is empty.
+    limit: Option<u64>,
 }
 
 const LOG_CHUNK: usize = 256 * 1024;
+/// The most bytes a read without `follow` answers, and how many it answers by default.
+pub(crate) const MAX_LOG_PAGE: u64 = 8 << 20;
+/// The header of a read without `follow` that tells the offset of the next read.
+pub(crate) const NEXT_OFFSET_HEADER: &str = "lutece-next-offset";
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/logs", params(LogsQuery), tag = "jobs",
-    responses((status = 200, description = "the task's combined stdout and stderr", content_type = "text/plain"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the task's combined stdout and stderr; without follow, at most `limit` bytes from `offset`", content_type = "text/plain",
+        headers(("lutece-next-offset" = u64, description = "without follow: the offset to read the next page from"))),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,13 +166,31 @@ pub(crate) async fn logs(
         ));
     }
     let offset = query.offset.unwrap_or(0);
-    let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    if !query.follow.unwrap_or(false) {
+    let follow = query.follow.unwrap_or(false);
+    if let Some(limit) = query.limit {
+        if follow {
+            return Err(ApiError::invalid(
+                "limit",
+                "applies to a read without follow",
+            ));
+        }
+        if !(1..=MAX_LOG_PAGE).contains(&limit) {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be from 1 to {MAX_LOG_PAGE}"),
+            ));
+        }
+    }
+    let plain = (header::CONTENT_TYPE, "text/plain; charset=utf-8");
+    if !follow {
+        // One page, never the whole file: a task's output can be larger than memory.
+        let limit = query.limit.unwrap_or(MAX_LOG_PAGE);
         let mut out = Vec::new();
-        loop {
+        while (out.len() as u64) < limit {
+            let want = (limit - out.len() as u64).min(LOG_CHUNK as u64) as usize;
             let chunk = state
                 .logs
-                .read(&id, rank, offset + out.len() as u64, LOG_CHUNK)
+                .read(&id, rank, offset + out.len() as u64, want)
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             if chunk.is_empty() {
@@ -171,7 +198,18 @@ pub(crate) async fn logs(
             }
             out.extend_from_slice(&chunk);
         }
-        return Ok((plain, out).into_response());
+        let next = (offset + out.len() as u64).to_string();
+        return Ok((
+            [
+                plain,
+                (
+                    header::HeaderName::from_static(NEXT_OFFSET_HEADER),
+                    next.as_str(),
+                ),
+            ],
+            out,
+        )
+            .into_response());
     }
     let follow = Follow {
         state,
@@ -181,7 +219,7 @@ pub(crate) async fn logs(
         finished: false,
     };
     let stream = futures_util::stream::unfold(follow, Follow::next);
-    Ok((plain, Body::from_stream(stream)).into_response())
+    Ok(([plain], Body::from_stream(stream)).into_response())
 }
 
 /// A follower of one task's output: yields new bytes as they arrive, and ends once the job

@@ -7,9 +7,14 @@ use anyhow::{Result, bail};
 use lutece_api::{CreateKey, Role};
 use lutece_client::Client;
 
-/// A client for `args`: the key from the flag or `LUTECE_API_KEY`, else the saved admin key.
+/// A client for `args`: the key from the flag or `LUTECE_API_KEY`, else, for a server on this
+/// machine only, the admin key `lutece up` saved (never sent to a remote URL).
 pub(crate) fn client(args: &ClientArgs) -> Result<Client> {
-    let key = args.api_key.clone().or_else(saved_admin_key);
+    let key = args.api_key.clone().or_else(|| {
+        lutece_client::is_loopback_url(&args.url)
+            .then(saved_admin_key)
+            .flatten()
+    });
     Ok(Client::new(&args.url, key)?)
 }
 

@@ -100,9 +100,22 @@ async fn submit(args: RunArgs) -> Result<i32> {
 }
 
 async fn print_logs(client: &Client, id: &str, rank: u32, follow: bool) -> Result<()> {
-    let response = client.logs(id, rank, follow).await?;
-    let mut stream = response.bytes_stream();
     let mut stdout = std::io::stdout();
+    if !follow {
+        // Page by page, so output larger than memory still prints.
+        let mut offset = 0;
+        loop {
+            let page = client.logs_page(id, rank, offset, None).await?;
+            if page.data.is_empty() {
+                return Ok(());
+            }
+            stdout.write_all(&page.data)?;
+            stdout.flush()?;
+            offset = page.next_offset;
+        }
+    }
+    let response = client.logs(id, rank, true).await?;
+    let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         stdout.write_all(&chunk?)?;
         stdout.flush()?;

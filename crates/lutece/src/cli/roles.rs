@@ -7,15 +7,37 @@ use lutece_agent::{Agent, AgentConfig};
 use lutece_api::RegisterNode;
 use lutece_server::ServerConfig;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// `LUTECE_ADMIN_KEY` as it was at start-up; see [`take_admin_key_from_env`].
+static ADMIN_KEY: OnceLock<Option<String>> = OnceLock::new();
+
+/// Reads `LUTECE_ADMIN_KEY` and removes it from this process's environment, so no process
+/// started from here (agent shims, tasks) inherits it. Call from `main` before any thread starts.
+#[allow(unsafe_code)]
+pub(crate) fn take_admin_key_from_env() {
+    let key = std::env::var("LUTECE_ADMIN_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    if std::env::var_os("LUTECE_ADMIN_KEY").is_some() {
+        // SAFETY: `main` calls this before the async runtime or any other thread exists, so
+        // nothing reads or writes the environment concurrently.
+        unsafe { std::env::remove_var("LUTECE_ADMIN_KEY") };
+    }
+    let _ = ADMIN_KEY.set(key);
+}
 
 /// `lutece up` and `lutece server`: the control plane, plus (for `up`) this machine as a node.
 pub(crate) async fn run_control_plane(args: UpArgs, with_local_agent: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let settings = Settings::resolve(args)?;
-    let admin_key = std::env::var("LUTECE_ADMIN_KEY")
-        .ok()
-        .filter(|k| !k.is_empty());
+    let admin_key = match ADMIN_KEY.get() {
+        Some(key) => key.clone(),
+        None => std::env::var("LUTECE_ADMIN_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
+    };
     let server = lutece_server::start(ServerConfig {
         listen: settings.listen,
         data_dir: settings.data_dir.clone(),
@@ -24,7 +46,15 @@ pub(crate) async fn run_control_plane(args: UpArgs, with_local_agent: bool) -> R
     })
     .await?;
     if let Some(key) = &server.new_admin_key {
-        save_admin_key(&settings.data_dir.join(ADMIN_KEY_FILE), key)?;
+        let path = settings.data_dir.join(ADMIN_KEY_FILE);
+        if let Err(error) = save_admin_key(&path, key) {
+            // The store already holds this key: show it rather than lose it.
+            eprintln!(
+                "error: the new admin key could not be saved to {}; it is not shown again, keep it:\n    {key}",
+                path.display()
+            );
+            return Err(error);
+        }
     }
     let mut agent = if with_local_agent {
         let node = describe_node(&settings.node);
@@ -131,17 +161,28 @@ fn describe_node(args: &NodeArgs) -> RegisterNode {
     }
 }
 
+/// Writes the key (mode 0600) durably: to a temporary file, synced, renamed into place, and
+/// the directory synced, all before the server is reported up.
 fn save_admin_key(path: &Path, key: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let context = || format!("failed to save the admin key to {}", path.display());
+    let tmp = path.with_extension("key.tmp");
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("failed to save the admin key to {}", path.display()))?;
-    writeln!(file, "{key}")?;
+        .open(&tmp)
+        .with_context(context)?;
+    writeln!(file, "{key}").with_context(context)?;
+    file.sync_all().with_context(context)?;
+    std::fs::rename(&tmp, path).with_context(context)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(context)?;
+    }
     Ok(())
 }
 

@@ -58,7 +58,6 @@ async fn every_endpoint_denies_other_tenants_objects() {
             Some(r#"{"tenant":"alpha","role":"member"}"#.to_owned()),
         ),
     ];
-    let mut denied = 0;
     for (method, path, body) in &probes {
         let (status, text) = beta.raw(method.clone(), path, body.clone()).await.unwrap();
         let missing_path = path
@@ -89,7 +88,6 @@ async fn every_endpoint_denies_other_tenants_objects() {
             "{method} {path} tells a foreign id from a missing one"
         );
         assert!(!text.contains("secret-of-alpha"));
-        denied += 1;
     }
     // Listings never include alpha's objects.
     assert!(
@@ -119,12 +117,6 @@ async fn every_endpoint_denies_other_tenants_objects() {
             .unwrap()
             .iter()
             .all(|u| u.tenant == "beta")
-    );
-    denied += 4;
-    assert_eq!(
-        denied,
-        probes.len() + 4,
-        "100% of cross-tenant attempts denied"
     );
 
     // Nothing changed for alpha: its job is intact and its key still works.

@@ -41,6 +41,20 @@ async fn readme_tour() {
         assert!(got[time].is_string(), "{time} recorded");
     }
     assert_eq!(stdout(&platform.cli(&["jobs", "logs", &id])), "42\n");
+    // Reads without follow come in pages that say where the next one starts.
+    let first = admin.logs_page(&id, 0, 0, Some(2)).await.unwrap();
+    assert_eq!((first.data.as_slice(), first.next_offset), (&b"42"[..], 2));
+    let rest = admin.logs_page(&id, 0, 2, None).await.unwrap();
+    assert_eq!((rest.data.as_slice(), rest.next_offset), (&b"\n"[..], 3));
+    assert!(
+        admin
+            .logs_page(&id, 0, 3, None)
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    assert!(admin.logs_page(&id, 0, 0, Some(0)).await.is_err());
 
     // --wait follows the output and exits with the job's code; stderr is kept too.
     let waited = platform.cli(&[
