@@ -9,3 +9,8 @@ pub mod sse;
 
 pub use body::OpenAiJson;
 pub use error::OpenAiError;
+pub mod proxy;
+pub mod routing;
+
+pub use proxy::{Authenticator, Caller, Gateway};
+pub use routing::Routes;

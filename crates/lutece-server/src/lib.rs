@@ -9,6 +9,7 @@ mod control;
 mod convert;
 mod error;
 mod extract;
+mod gateway;
 mod jobspec;
 mod logs;
 mod openapi;
@@ -71,6 +72,8 @@ pub struct RunningServer {
     /// The operator key made on this start, when this start made one (first start only).
     pub new_admin_key: Option<String>,
     pub control: LocalControl,
+    /// The model replicas the gateway (`/v1`) routes to.
+    pub routes: Arc<lutece_gateway::Routes>,
     shutdown: oneshot::Sender<()>,
     serving: JoinHandle<std::io::Result<()>>,
     reconciler: JoinHandle<()>,
@@ -124,7 +127,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         source,
     })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-    let app = router(state.clone());
+    let routes = Arc::new(lutece_gateway::Routes::default());
+    let app = router(state.clone()).merge(gateway::router(&state, Arc::clone(&routes)));
     let serving = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -138,6 +142,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         addr,
         new_admin_key,
         control: LocalControl { state },
+        routes,
         shutdown,
         serving,
         reconciler,

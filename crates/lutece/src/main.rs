@@ -53,6 +53,10 @@ async fn run(command: Command) -> anyhow::Result<i32> {
             init_logging();
             cli::roles::run_agent(args).await.map(|()| 0)
         }
+        Command::Worker(args) => {
+            init_logging();
+            cli::worker::run(args).await.map(|()| 0)
+        }
         Command::Jobs(command) => cli::jobs::run(command).await,
         Command::Tenants(command) => cli::client_cmds::tenants(command).await,
         Command::Keys(command) => cli::client_cmds::keys(command).await,

@@ -23,6 +23,9 @@ pub(crate) enum Command {
     Server(UpArgs),
     /// Run a node agent that joins a remote control plane.
     Agent(AgentArgs),
+    /// Serve one model with the built-in engine on an OpenAI-compatible endpoint (a replica
+    /// the gateway routes to).
+    Worker(WorkerArgs),
     /// Jobs: run commands on the fleet, follow their output, cancel them.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -55,11 +58,36 @@ pub(crate) struct UpArgs {
     /// Where the database, logs and task directories live [default: ~/.local/share/lutece].
     #[arg(long, env = "LUTECE_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
-    /// A TOML file with any of: listen, data_dir, node_name, rack, fake_gpus.
+    /// A TOML file with any of: listen, data_dir, node_name, rack, fake_gpus, no_models.
     #[arg(long, env = "LUTECE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) node: NodeArgs,
+    /// Do not fetch or serve the default models (SmolLM2-135M-Instruct).
+    #[arg(long, env = "LUTECE_NO_MODELS")]
+    pub(crate) no_models: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The model file (GGUF).
+    #[arg(long)]
+    pub(crate) model: PathBuf,
+    /// The id clients name the model by [default: the file's name].
+    #[arg(long)]
+    pub(crate) model_id: Option<String>,
+    /// Address and port to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(crate) listen: String,
+    /// Requests decoded together; more wait for a free slot.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) slots: u32,
+    /// The most tokens (prompt and answer) of one request.
+    #[arg(long, default_value_t = 2048)]
+    pub(crate) context: u32,
+    /// CPU threads [default: every core].
+    #[arg(long)]
+    pub(crate) threads: Option<u32>,
 }
 
 /// How a node describes itself.
@@ -103,7 +131,7 @@ pub(crate) struct ClientArgs {
     /// The API's base URL.
     #[arg(long, env = "LUTECE_URL", default_value = "http://127.0.0.1:7433")]
     pub(crate) url: String,
-    /// The API key [default: $LUTECE_API_KEY, else the admin key `lutece up` saved in its data directory].
+    /// The API key [default: $LUTECE_API_KEY, else, for a server on this machine, the admin key `lutece up` saved in its data directory].
     #[arg(long, env = "LUTECE_API_KEY", hide_env_values = true)]
     pub(crate) api_key: Option<String>,
     /// How to print results.

@@ -26,6 +26,8 @@ pub(crate) struct ConfigFile {
     rack: Option<String>,
     /// GPUs to declare that do not exist (tests).
     fake_gpus: Option<u32>,
+    /// Serve no models.
+    no_models: Option<bool>,
 }
 
 /// The settings `up` and `server` run with.
@@ -34,6 +36,7 @@ pub(crate) struct Settings {
     pub(crate) listen: SocketAddr,
     pub(crate) data_dir: PathBuf,
     pub(crate) node: NodeArgs,
+    pub(crate) serve_models: bool,
 }
 
 impl Settings {
@@ -58,10 +61,12 @@ impl Settings {
             rack: args.node.rack.or(file.rack),
             fake_gpus: args.node.fake_gpus.or(file.fake_gpus),
         };
+        let no_models = args.no_models || file.no_models.unwrap_or(false);
         Ok(Settings {
             listen,
             data_dir,
             node,
+            serve_models: !no_models,
         })
     }
 }

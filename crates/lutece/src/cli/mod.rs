@@ -4,6 +4,8 @@ pub(crate) mod args;
 pub(crate) mod client_cmds;
 pub(crate) mod config;
 pub(crate) mod jobs;
+pub(crate) mod models;
 pub(crate) mod output;
 pub(crate) mod roles;
 pub(crate) mod sim;
+pub(crate) mod worker;

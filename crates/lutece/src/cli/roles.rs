@@ -65,10 +65,24 @@ pub(crate) async fn run_control_plane(args: UpArgs, with_local_agent: bool) -> R
         None
     };
 
+    let models = (with_local_agent && settings.serve_models).then(|| {
+        let routes = std::sync::Arc::clone(&server.routes);
+        tokio::spawn(crate::cli::models::serve_default(
+            settings.data_dir.clone(),
+            routes,
+        ))
+    });
+
     let base = format!("http://{}", server.addr);
     println!("lutece is up in {:.2} s", started.elapsed().as_secs_f64());
     println!("  API:      {base}/api/v1   (OpenAPI: {base}/api/openapi.json)");
     println!("  console:  {base}/");
+    if models.is_some() {
+        println!(
+            "  models:   {base}/v1   ({} starting; OpenAI- and Mistral-compatible)",
+            crate::cli::models::DEFAULT_CHAT_MODEL.id
+        );
+    }
     println!("  data:     {}", settings.data_dir.display());
     if let Some((_, node)) = &agent {
         let fake = if node.gpus.iter().any(|g| g.fake) {

@@ -7,6 +7,7 @@
 mod bad_input;
 mod crash;
 mod gang;
+mod inference;
 mod platform;
 mod sim;
 mod tenancy;

@@ -118,8 +118,17 @@ fn spawn_up(
         .arg("up")
         .args(["--listen", &listen, "--data-dir"])
         .arg(data_dir)
-        .args(extra)
+        .args(extra.iter().filter(|a| *a != "--models"))
         .env_remove("LUTECE_ADMIN_KEY")
+        // Only the inference tests serve models (they pass --models).
+        .env(
+            "LUTECE_NO_MODELS",
+            if extra.iter().any(|a| a == "--models") {
+                "false"
+            } else {
+                "true"
+            },
+        )
         .env("LUTECE_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))

@@ -12,17 +12,33 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("lutece-store", &["lutece-core"]),
     ("lutece-agent", &["lutece-core", "lutece-api"]),
     ("lutece-client", &["lutece-core", "lutece-api"]),
+    ("lutece-engine", &[]),
+    ("lutece-gateway", &["lutece-core", "lutece-api"]),
+    (
+        "lutece-worker",
+        &["lutece-api", "lutece-engine", "lutece-gateway"],
+    ),
     (
         "lutece-server",
-        &["lutece-core", "lutece-api", "lutece-sched", "lutece-store"],
+        &[
+            "lutece-core",
+            "lutece-api",
+            "lutece-sched",
+            "lutece-store",
+            "lutece-gateway",
+        ],
     ),
 ];
 
 /// Libraries that do IO, and the crates allowed to use them directly.
 const IO_LIBRARIES: &[(&str, &[&str])] = &[
     ("sqlx", &["lutece-store"]),
-    ("axum", &["lutece-server"]),
-    ("reqwest", &["lutece-client"]),
+    (
+        "axum",
+        &["lutece-server", "lutece-gateway", "lutece-worker"],
+    ),
+    ("reqwest", &["lutece-client", "lutece-gateway"]),
+    ("llama-cpp-2", &["lutece-engine"]),
     ("nvml-wrapper", &["lutece-agent"]),
     (
         "tokio",
@@ -31,6 +47,9 @@ const IO_LIBRARIES: &[(&str, &[&str])] = &[
             "lutece-agent",
             "lutece-server",
             "lutece-client",
+            "lutece-engine",
+            "lutece-gateway",
+            "lutece-worker",
             "lutece",
         ],
     ),

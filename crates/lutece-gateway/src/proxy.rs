@@ -1,0 +1,185 @@
+//! The gateway's `/v1` routes: authenticate the caller's key, pick a replica of the model, and
+//! pass the request and its (streamed) answer through unchanged.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use lutece_api::openai::{Model, ModelList};
+
+use crate::body::MAX_BODY_BYTES;
+use crate::error::OpenAiError;
+use crate::routing::{Pick, Routes};
+
+/// Who is calling, as far as the gateway needs to know.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant_id: String,
+    pub key_id: String,
+}
+
+/// Resolves an API key to its caller: `Ok(None)` for an unknown or revoked key, `Err` when the
+/// keys cannot be read (the request is refused with 503, never let through).
+pub trait Authenticator: Send + Sync + 'static {
+    fn authenticate(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<Option<Caller>, String>> + Send;
+}
+
+/// The gateway's state.
+#[derive(Debug)]
+pub struct Gateway<A> {
+    pub routes: Arc<Routes>,
+    auth: A,
+    http: reqwest::Client,
+}
+
+impl<A: Authenticator> Gateway<A> {
+    pub fn new(auth: A, routes: Arc<Routes>) -> Self {
+        // Replicas are on the same network; a slow connect means a dead replica.
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self { routes, auth, http }
+    }
+
+    async fn caller(&self, headers: &HeaderMap) -> Result<Caller, OpenAiError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                OpenAiError::unauthorized(
+                    "You didn't provide an API key. Send it in an Authorization header: Bearer KEY.",
+                )
+            })?;
+        match self.auth.authenticate(token).await {
+            Ok(Some(caller)) => Ok(caller),
+            Ok(None) => Err(OpenAiError::unauthorized(
+                "Incorrect API key provided. It is unknown or revoked.",
+            )),
+            Err(reason) => {
+                tracing::warn!(%reason, "cannot check an API key");
+                Err(OpenAiError::unavailable(
+                    "cannot check API keys right now; retry shortly",
+                ))
+            }
+        }
+    }
+}
+
+/// `/v1/models`, `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`.
+pub fn router<A: Authenticator>(gateway: Arc<Gateway<A>>) -> Router {
+    Router::new()
+        .route("/v1/models", get(models::<A>))
+        .route("/v1/chat/completions", post(forward::<A>))
+        .route("/v1/completions", post(forward::<A>))
+        .route("/v1/embeddings", post(forward::<A>))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(gateway)
+}
+
+async fn models<A: Authenticator>(
+    State(gateway): State<Arc<Gateway<A>>>,
+    headers: HeaderMap,
+) -> Result<Json<ModelList>, OpenAiError> {
+    gateway.caller(&headers).await?;
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let data = gateway
+        .routes
+        .models()
+        .into_iter()
+        .map(|id| Model {
+            id,
+            object: "model".into(),
+            created,
+            owned_by: "lutece".into(),
+        })
+        .collect();
+    Ok(Json(ModelList {
+        object: "list".into(),
+        data,
+    }))
+}
+
+/// The part of a request the gateway reads; the rest passes through untouched.
+#[derive(serde::Deserialize)]
+struct Routing {
+    model: Option<serde_json::Value>,
+}
+
+async fn forward<A: Authenticator>(
+    State(gateway): State<Arc<Gateway<A>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OpenAiError> {
+    gateway.caller(&headers).await?;
+    let routing: Routing = crate::body::parse(&body)?;
+    let model = match routing.model {
+        Some(serde_json::Value::String(m)) => m,
+        Some(_) => {
+            return Err(OpenAiError::invalid_param(
+                "model",
+                "'model' must be a string",
+            ));
+        }
+        None => {
+            return Err(OpenAiError::invalid_param(
+                "model",
+                "you must provide a model parameter",
+            ));
+        }
+    };
+    let in_flight = gateway.routes.pick(&model).map_err(|pick| match pick {
+        Pick::Unknown => OpenAiError::model_not_found(&model),
+        Pick::NoReplica => OpenAiError::unavailable(format!(
+            "no replica of `{model}` is ready; retry in a few seconds"
+        )),
+    })?;
+    let url = format!("{}{}", in_flight.upstream().base_url, uri.path());
+    let upstream = gateway
+        .http
+        .post(url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "replica unreachable");
+            OpenAiError::new(
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                "the model replica did not answer",
+            )
+        })?;
+    let status = upstream.status();
+    let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
+    // The replica's in-flight count lasts as long as the answer streams.
+    let stream = upstream.bytes_stream().map(move |chunk| {
+        let _held = &in_flight;
+        chunk
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    if let Some(content_type) = content_type {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
+    }
+    Ok(response)
+}
