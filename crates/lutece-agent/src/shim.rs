@@ -64,7 +64,14 @@ fn supervise(dir: &TaskDir) -> Result<ShimStatus, String> {
     let log_err = log
         .try_clone()
         .map_err(|e| format!("failed to open the output file: {e}"))?;
-    let mut child = Command::new(program)
+    // `lutece` is this very binary (model replicas run `lutece worker`), wherever it is.
+    let resolved = match program.as_str() {
+        "lutece" => {
+            std::env::current_exe().map_err(|e| format!("cannot find lutece itself: {e}"))?
+        }
+        _ => std::path::PathBuf::from(program),
+    };
+    let mut child = Command::new(&resolved)
         .args(args)
         .env_clear()
         .envs(kept_env(std::env::vars_os()))

@@ -47,6 +47,10 @@ pub enum ControlError {
 pub struct RegisterNode {
     pub name: String,
     pub hostname: String,
+    /// Where the control plane and other nodes reach this node (the address its replicas
+    /// serve on, `MASTER_ADDR` of gangs it leads); its hostname when absent.
+    #[serde(default)]
+    pub address: Option<String>,
     #[serde(default)]
     pub rack: Option<String>,
     pub cpus_milli: u64,
@@ -98,7 +102,8 @@ pub struct Assignment {
     pub task: TaskRef,
     pub command: Vec<String>,
     /// The full environment to add: the job's own plus `RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
-    /// `MASTER_ADDR`, `MASTER_PORT`, `CUDA_VISIBLE_DEVICES` and `LUTECE_JOB_ID`.
+    /// `MASTER_ADDR`, `MASTER_PORT`, `CUDA_VISIBLE_DEVICES`, `LUTECE_JOB_ID` and
+    /// `LUTECE_NODE_ADDRESS`; replicas of a deployment also get `PORT`.
     pub env: BTreeMap<String, String>,
     /// The task has already been confirmed as running: adopt it, never start it again.
     pub started: bool,

@@ -4,6 +4,7 @@
 //! are added, never renamed.
 
 mod agent;
+mod deployments;
 mod error;
 mod fleet;
 mod jobs;
@@ -14,6 +15,7 @@ pub use agent::{
     Assignment, ControlApi, ControlError, Heartbeat, HeartbeatReply, LogAck, LogChunk,
     RegisterNode, Registered, TaskEvent, TaskRef, TaskReport,
 };
+pub use deployments::{CreateDeployment, Deployment, Replica, ScaleDeployment};
 pub use error::{ErrorBody, ErrorDetail};
 pub use fleet::{Gpu, Node, UsageRow};
 pub use jobs::{Job, JobResources, JobSpec, Quantity, ResourceRequest, Task};

@@ -7,8 +7,8 @@ pub use control::HttpControl;
 pub use reqwest::{Method, StatusCode};
 
 use lutece_api::{
-    ApiKey, CreateKey, CreateTenant, CreatedKey, ErrorBody, Job, JobSpec, Node, Tenant, UsageRow,
-    WhoAmI,
+    ApiKey, CreateDeployment, CreateKey, CreateTenant, CreatedKey, Deployment, ErrorBody, Job,
+    JobSpec, Node, ScaleDeployment, Tenant, UsageRow, WhoAmI,
 };
 use reqwest::{RequestBuilder, Response};
 use serde::Serialize;
@@ -160,6 +160,34 @@ impl Client {
     pub async fn revoke_key(&self, id: &str) -> Result<()> {
         self.send(self.request(Method::DELETE, &format!("/api/v1/keys/{}", encode(id))))
             .await?;
+        Ok(())
+    }
+
+    pub async fn create_deployment(&self, request: &CreateDeployment) -> Result<Deployment> {
+        self.post("/api/v1/deployments", request).await
+    }
+
+    pub async fn list_deployments(&self) -> Result<Vec<Deployment>> {
+        self.get("/api/v1/deployments").await
+    }
+
+    pub async fn deployment(&self, name: &str) -> Result<Deployment> {
+        self.get(&format!("/api/v1/deployments/{}", encode(name)))
+            .await
+    }
+
+    pub async fn scale_deployment(&self, name: &str, replicas: u32) -> Result<Deployment> {
+        let path = format!("/api/v1/deployments/{}", encode(name));
+        self.json(
+            self.request(Method::PATCH, &path)
+                .json(&ScaleDeployment { replicas }),
+        )
+        .await
+    }
+
+    pub async fn delete_deployment(&self, name: &str) -> Result<()> {
+        let path = format!("/api/v1/deployments/{}", encode(name));
+        self.send(self.request(Method::DELETE, &path)).await?;
         Ok(())
     }
 

@@ -13,4 +13,4 @@ pub mod proxy;
 pub mod routing;
 
 pub use proxy::{Authenticator, Caller, Gateway};
-pub use routing::Routes;
+pub use routing::{HealthCheck, Routes, Scope};

@@ -95,13 +95,13 @@ async fn models<A: Authenticator>(
     State(gateway): State<Arc<Gateway<A>>>,
     headers: HeaderMap,
 ) -> Result<Json<ModelList>, OpenAiError> {
-    gateway.caller(&headers).await?;
+    let caller = gateway.caller(&headers).await?;
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let data = gateway
         .routes
-        .models()
+        .models(&caller.tenant_id)
         .into_iter()
         .map(|id| Model {
             id,
@@ -128,7 +128,7 @@ async fn forward<A: Authenticator>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
-    gateway.caller(&headers).await?;
+    let caller = gateway.caller(&headers).await?;
     let routing: Routing = crate::body::parse(&body)?;
     let model = match routing.model {
         Some(serde_json::Value::String(m)) => m,
@@ -145,12 +145,15 @@ async fn forward<A: Authenticator>(
             ));
         }
     };
-    let in_flight = gateway.routes.pick(&model).map_err(|pick| match pick {
-        Pick::Unknown => OpenAiError::model_not_found(&model),
-        Pick::NoReplica => OpenAiError::unavailable(format!(
-            "no replica of `{model}` is ready; retry in a few seconds"
-        )),
-    })?;
+    let in_flight = gateway
+        .routes
+        .pick(&caller.tenant_id, &model)
+        .map_err(|pick| match pick {
+            Pick::Unknown => OpenAiError::model_not_found(&model),
+            Pick::NoReplica => OpenAiError::unavailable(format!(
+                "no replica of `{model}` is ready; retry in a few seconds"
+            )),
+        })?;
     let url = format!("{}{}", in_flight.upstream().base_url, uri.path());
     let upstream = gateway
         .http

@@ -1,9 +1,22 @@
-//! Which replicas serve which model, and which replica gets the next request: the one with
-//! the fewest requests in flight.
+//! Which replicas serve which model for which tenant, and which replica gets the next request:
+//! the one with the fewest requests in flight.
+//!
+//! A model is either private to one tenant or shared with all (the platform's own models).
+//! A tenant's own model of a name hides a shared one of the same name, for that tenant only.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+/// Who may call a model: one tenant (its id), or everyone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Tenant(String),
+    Shared,
+}
+
+/// A model as the routing table names it.
+pub type ModelKey = (Scope, String);
 
 /// One replica of a model: an OpenAI-compatible server at `base_url` (`http://host:port`).
 #[derive(Debug)]
@@ -28,56 +41,77 @@ impl Drop for InFlight {
     }
 }
 
-/// The healthy replicas of every model. Replicas join when healthy and leave when they die.
+/// The deployed models and their healthy replicas. A model is known (so its callers get 503
+/// rather than 404) while it is deployed, even with no replica ready.
 #[derive(Debug, Default)]
 pub struct Routes {
-    models: RwLock<BTreeMap<String, Vec<Arc<Upstream>>>>,
+    models: RwLock<BTreeMap<ModelKey, Vec<Arc<Upstream>>>>,
 }
 
 /// What happened when asking for a replica.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Pick {
-    /// No such model.
+    /// No such model for this caller.
     Unknown,
     /// The model is deployed but no replica is healthy now.
     NoReplica,
 }
 
 impl Routes {
-    /// Adds a replica of `model` (again: no effect).
-    pub fn add(&self, model: &str, base_url: &str) {
+    /// Replaces the whole table: every deployed model with the base URLs of its healthy
+    /// replicas. Replicas that stay keep their in-flight counts.
+    pub fn sync(&self, desired: BTreeMap<ModelKey, Vec<String>>) {
         let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
-        let replicas = models.entry(model.to_owned()).or_default();
-        if !replicas.iter().any(|u| u.base_url == base_url) {
-            replicas.push(Arc::new(Upstream {
-                base_url: base_url.to_owned(),
-                in_flight: AtomicU64::new(0),
-            }));
+        let mut next = BTreeMap::new();
+        for (key, urls) in desired {
+            let old = models.remove(&key).unwrap_or_default();
+            let mut replicas: Vec<Arc<Upstream>> = Vec::with_capacity(urls.len());
+            for url in urls {
+                if replicas.iter().any(|u| u.base_url == url) {
+                    continue;
+                }
+                let kept = old.iter().find(|u| u.base_url == url).cloned();
+                replicas.push(kept.unwrap_or_else(|| {
+                    Arc::new(Upstream {
+                        base_url: url,
+                        in_flight: AtomicU64::new(0),
+                    })
+                }));
+            }
+            next.insert(key, replicas);
         }
+        *models = next;
     }
 
-    /// Removes a replica; the model stays known (with no replica) so clients get 503, not 404.
-    pub fn remove(&self, model: &str, base_url: &str) {
-        let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(replicas) = models.get_mut(model) {
-            replicas.retain(|u| u.base_url != base_url);
-        }
-    }
-
-    /// Models that have at least one replica.
-    pub fn models(&self) -> Vec<String> {
+    /// The healthy replicas of one model.
+    pub fn replicas(&self, key: &ModelKey) -> Vec<String> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         models
-            .iter()
-            .filter(|(_, r)| !r.is_empty())
-            .map(|(m, _)| m.clone())
-            .collect()
+            .get(key)
+            .map(|r| r.iter().map(|u| u.base_url.clone()).collect())
+            .unwrap_or_default()
     }
 
-    /// The replica of `model` with the fewest requests in flight (the first on ties).
-    pub fn pick(&self, model: &str) -> Result<InFlight, Pick> {
+    /// The models `tenant` may call that have at least one healthy replica.
+    pub fn models(&self, tenant: &str) -> Vec<String> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
-        let replicas = models.get(model).ok_or(Pick::Unknown)?;
+        let mut names: Vec<String> = models
+            .iter()
+            .filter(|((scope, _), replicas)| visible(scope, tenant) && !replicas.is_empty())
+            .map(|((_, name), _)| name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The replica of `model`, as `tenant` sees it, with the fewest requests in flight.
+    pub fn pick(&self, tenant: &str, model: &str) -> Result<InFlight, Pick> {
+        let models = self.models.read().unwrap_or_else(|p| p.into_inner());
+        let replicas = models
+            .get(&(Scope::Tenant(tenant.to_owned()), model.to_owned()))
+            .or_else(|| models.get(&(Scope::Shared, model.to_owned())))
+            .ok_or(Pick::Unknown)?;
         let best = replicas
             .iter()
             .min_by_key(|u| u.in_flight.load(Ordering::Relaxed))
@@ -87,26 +121,109 @@ impl Routes {
     }
 }
 
+/// Asks replicas whether they are healthy: `GET {base_url}/health` answers 2xx in time.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    http: reqwest::Client,
+}
+
+impl HealthCheck {
+    pub fn new(timeout: std::time::Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        Self { http }
+    }
+
+    pub async fn healthy(&self, base_url: &str) -> bool {
+        self.http
+            .get(format!("{base_url}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+}
+
+fn visible(scope: &Scope, tenant: &str) -> bool {
+    match scope {
+        Scope::Shared => true,
+        Scope::Tenant(owner) => owner == tenant,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn table(entries: &[(Scope, &str, &[&str])]) -> BTreeMap<ModelKey, Vec<String>> {
+        entries
+            .iter()
+            .map(|(scope, name, urls)| {
+                (
+                    (scope.clone(), (*name).to_owned()),
+                    urls.iter().map(|u| (*u).to_owned()).collect(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn the_least_busy_replica_is_picked() {
         let routes = Routes::default();
-        assert_eq!(routes.pick("m").unwrap_err(), Pick::Unknown);
-        routes.add("m", "http://a");
-        routes.add("m", "http://b");
-        routes.add("m", "http://a");
-        let first = routes.pick("m").unwrap();
-        let second = routes.pick("m").unwrap();
+        assert_eq!(routes.pick("t", "m").unwrap_err(), Pick::Unknown);
+        routes.sync(table(&[(
+            Scope::Shared,
+            "m",
+            &["http://a", "http://b", "http://a"],
+        )]));
+        let first = routes.pick("t", "m").unwrap();
+        let second = routes.pick("t", "m").unwrap();
         assert_ne!(first.upstream().base_url, second.upstream().base_url);
         drop(first);
-        let third = routes.pick("m").unwrap();
+        let third = routes.pick("t", "m").unwrap();
         assert_eq!(third.upstream().base_url, "http://a");
-        routes.remove("m", "http://a");
-        routes.remove("m", "http://b");
-        assert_eq!(routes.pick("m").unwrap_err(), Pick::NoReplica);
-        assert!(routes.models().is_empty());
+        // A sync that keeps a replica keeps its count: b still has one request in flight.
+        routes.sync(table(&[(Scope::Shared, "m", &["http://b", "http://c"])]));
+        assert_eq!(
+            routes.pick("t", "m").unwrap().upstream().base_url,
+            "http://c"
+        );
+        drop((second, third));
+        routes.sync(table(&[(Scope::Shared, "m", &[])]));
+        assert_eq!(routes.pick("t", "m").unwrap_err(), Pick::NoReplica);
+        assert!(routes.models("t").is_empty());
+        routes.sync(BTreeMap::new());
+        assert_eq!(routes.pick("t", "m").unwrap_err(), Pick::Unknown);
+    }
+
+    #[test]
+    fn tenants_see_their_own_and_shared_models_only() {
+        let routes = Routes::default();
+        routes.sync(table(&[
+            (Scope::Shared, "base", &["http://shared"]),
+            (
+                Scope::Tenant("alpha".into()),
+                "base",
+                &["http://alpha-base"],
+            ),
+            (Scope::Tenant("alpha".into()), "secret", &["http://alpha"]),
+        ]));
+        assert_eq!(routes.models("alpha"), ["base", "secret"]);
+        assert_eq!(routes.models("beta"), ["base"]);
+        assert_eq!(routes.pick("beta", "secret").unwrap_err(), Pick::Unknown);
+        let url = |tenant| {
+            routes
+                .pick(tenant, "base")
+                .unwrap()
+                .upstream()
+                .base_url
+                .clone()
+        };
+        assert_eq!(
+            (url("alpha"), url("beta")),
+            ("http://alpha-base".into(), "http://shared".into())
+        );
     }
 }

@@ -10,6 +10,7 @@ use lutece_api::{
     RegisterNode, Registered, TaskEvent, TaskRef, TaskReport,
 };
 use lutece_core::TaskState;
+use lutece_store::StoreError;
 use lutece_store::{NodeRow, NodeTask, TaskOutcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -30,6 +31,19 @@ pub(crate) async fn register(
             "name",
             "a node name is 1 to 253 characters",
         ));
+    }
+    if let Some(address) = &request.address {
+        let valid = !address.is_empty()
+            && address.len() <= 253
+            && address
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+        if !valid {
+            return Err(ApiError::invalid(
+                "address",
+                "a host name or IP address (letters, digits, '.', '-', ':'), at most 253 characters",
+            ));
+        }
     }
     let now = now_ms();
     let known = match &request.node_id {
@@ -56,6 +70,7 @@ pub(crate) async fn register(
             id: id.clone(),
             name: request.name,
             hostname: request.hostname,
+            address: request.address,
             rack: request.rack,
             cpus_milli: request.cpus_milli,
             memory_bytes: request.memory_bytes,
@@ -207,6 +222,7 @@ fn assignment(node_task: NodeTask) -> Assignment {
         task,
         job,
         master_host,
+        node_address,
         stopping,
     } = node_task;
     let mut env: BTreeMap<String, String> = job.spec.env.clone();
@@ -220,6 +236,7 @@ fn assignment(node_task: NodeTask) -> Assignment {
         ("LOCAL_RANK", "0".to_owned()),
         ("LOCAL_WORLD_SIZE", "1".to_owned()),
         ("MASTER_ADDR", master_host),
+        ("LUTECE_NODE_ADDRESS", node_address),
         ("MASTER_PORT", master_port(&job.spec.id).to_string()),
         ("CUDA_DEVICE_ORDER", "PCI_BUS_ID".to_owned()),
         ("CUDA_VISIBLE_DEVICES", gpus.join(",")),
@@ -252,6 +269,47 @@ pub(crate) fn master_port(job_id: &str) -> u16 {
 #[derive(Clone)]
 pub struct LocalControl {
     pub(crate) state: AppState,
+}
+
+impl LocalControl {
+    /// Deploys a model of the platform to every tenant (one replica, in the operator's
+    /// tenant), once per data directory: a deployment the operator deletes stays deleted.
+    pub async fn deploy_platform_model(&self, name: &str) -> Result<(), ApiError> {
+        let state = &self.state;
+        let done = format!("platform_model_deployed:{name}");
+        if state.store.meta(&done).await?.is_some() {
+            return Ok(());
+        }
+        let tenant = state
+            .store
+            .tenant_by_name("default")
+            .await?
+            .ok_or_else(|| ApiError::NotFound("tenant \"default\"".into()))?;
+        let deployment = lutece_store::DeploymentRow {
+            id: new_id("dep")?,
+            tenant_id: tenant.id,
+            tenant_name: tenant.name,
+            name: name.to_owned(),
+            model: Some(name.to_owned()),
+            project: "platform".to_owned(),
+            command: crate::routes::deployments::worker_command(state, name, name)?,
+            per_replica: lutece_core::Resources {
+                cpus_milli: 1000,
+                memory_bytes: 1 << 30,
+                gpus: 0,
+            },
+            replicas: 1,
+            shared: true,
+            created_at: now_ms(),
+        };
+        match state.store.create_deployment(&deployment).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        state.store.set_meta(&done, "1").await?;
+        state.reconcile.notify_one();
+        Ok(())
+    }
 }
 
 fn to_control(error: ApiError) -> ControlError {

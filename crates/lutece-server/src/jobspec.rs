@@ -2,13 +2,13 @@
 //! field at fault.
 
 use crate::error::ApiError;
-use lutece_api::JobSpec;
+use lutece_api::{JobSpec, ResourceRequest};
 use lutece_core::{Resources, limits, parse_cpus, parse_memory, validate_name};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Variables lutece sets for every task; a job may not set them itself.
-const RESERVED_ENV: [&str; 11] = [
+const RESERVED_ENV: [&str; 12] = [
     "RANK",
     "NODE_RANK",
     "WORLD_SIZE",
@@ -20,6 +20,7 @@ const RESERVED_ENV: [&str; 11] = [
     "CUDA_DEVICE_ORDER",
     "LUTECE_JOB_ID",
     "LUTECE_TENANT",
+    "LUTECE_NODE_ADDRESS",
 ];
 
 /// A spec that passed every check.
@@ -105,6 +106,34 @@ pub(crate) fn validate(spec: JobSpec, check_program: bool) -> Result<ValidSpec, 
     let project = project.unwrap_or_else(|| "default".to_owned());
     validate_name(&project).map_err(|e| ApiError::invalid("project", e.to_string()))?;
 
+    let per_task = resources_of(&resources, 512 << 20)?;
+    let nodes = nodes.unwrap_or(1);
+    if nodes == 0 || nodes > limits::MAX_NODES_PER_JOB {
+        return Err(ApiError::invalid(
+            "nodes",
+            format!("must be from 1 to {}", limits::MAX_NODES_PER_JOB),
+        ));
+    }
+    let priority = priority.unwrap_or(0);
+    if !(-1000..=1000).contains(&priority) {
+        return Err(ApiError::invalid("priority", "must be from -1000 to 1000"));
+    }
+    Ok(ValidSpec {
+        name,
+        project,
+        command,
+        env,
+        per_task,
+        nodes,
+        priority,
+    })
+}
+
+/// Resources per task (or replica): 1 CPU and `default_memory` unless asked otherwise.
+pub(crate) fn resources_of(
+    resources: &ResourceRequest,
+    default_memory: u64,
+) -> Result<Resources, ApiError> {
     let cpus_milli = match &resources.cpus {
         Some(q) => {
             parse_cpus(&q.0).map_err(|e| ApiError::invalid("resources.cpus", e.to_string()))?
@@ -118,7 +147,7 @@ pub(crate) fn validate(spec: JobSpec, check_program: bool) -> Result<ValidSpec, 
         Some(q) => {
             parse_memory(&q.0).map_err(|e| ApiError::invalid("resources.memory", e.to_string()))?
         }
-        None => 512 << 20,
+        None => default_memory,
     };
     if memory_bytes < 1 << 20 {
         return Err(ApiError::invalid(
@@ -136,29 +165,10 @@ pub(crate) fn validate(spec: JobSpec, check_program: bool) -> Result<ValidSpec, 
             ),
         ));
     }
-    let nodes = nodes.unwrap_or(1);
-    if nodes == 0 || nodes > limits::MAX_NODES_PER_JOB {
-        return Err(ApiError::invalid(
-            "nodes",
-            format!("must be from 1 to {}", limits::MAX_NODES_PER_JOB),
-        ));
-    }
-    let priority = priority.unwrap_or(0);
-    if !(-1000..=1000).contains(&priority) {
-        return Err(ApiError::invalid("priority", "must be from -1000 to 1000"));
-    }
-    Ok(ValidSpec {
-        name,
-        project,
-        command,
-        env,
-        per_task: Resources {
-            cpus_milli,
-            memory_bytes,
-            gpus,
-        },
-        nodes,
-        priority,
+    Ok(Resources {
+        cpus_milli,
+        memory_bytes,
+        gpus,
     })
 }
 

@@ -7,11 +7,13 @@
 mod auth;
 mod control;
 mod convert;
+mod deployments;
 mod error;
 mod extract;
 mod gateway;
 mod jobspec;
 mod logs;
+mod models;
 mod openapi;
 mod reconciler;
 mod routes;
@@ -77,6 +79,7 @@ pub struct RunningServer {
     shutdown: oneshot::Sender<()>,
     serving: JoinHandle<std::io::Result<()>>,
     reconciler: JoinHandle<()>,
+    prober: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -87,6 +90,7 @@ impl RunningServer {
             tracing::warn!(%error, "server ended with an error");
         }
         self.reconciler.abort();
+        self.prober.abort();
     }
 
     /// Waits until the server stops by itself (it does not, unless its listener fails).
@@ -115,19 +119,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             source,
         })?;
     let new_admin_key = bootstrap(&store, config.admin_key.as_deref()).await?;
+    let routes = Arc::new(lutece_gateway::Routes::default());
     let state = AppState {
         store,
         logs: logs::LogStore::new(config.data_dir.join("logs")),
         reconcile: Arc::new(Notify::new()),
         nodes: Arc::default(),
         check_programs: config.check_programs,
+        routes: Arc::clone(&routes),
+        models_dir: config.data_dir.join("models"),
     };
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.listen,
         source,
     })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-    let routes = Arc::new(lutece_gateway::Routes::default());
     let app = router(state.clone()).merge(gateway::router(&state, Arc::clone(&routes)));
     let serving = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -137,6 +143,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             .await
     });
     let reconciler = tokio::spawn(reconciler::run(state.clone()));
+    let prober = tokio::spawn(deployments::probe(state.clone()));
     tracing::info!(%addr, "control plane listening");
     Ok(RunningServer {
         addr,
@@ -146,6 +153,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         shutdown,
         serving,
         reconciler,
+        prober,
     })
 }
 
@@ -193,7 +201,7 @@ async fn bootstrap(store: &Store, admin_key: Option<&str>) -> Result<Option<Stri
 
 /// Every route of the API.
 pub(crate) fn router(state: AppState) -> Router {
-    use routes::{agent, fleet, jobs, tenancy};
+    use routes::{agent, deployments, fleet, jobs, tenancy};
     let api = Router::new()
         .route("/health", get(health))
         .route("/whoami", get(tenancy::whoami))
@@ -208,6 +216,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/jobs/{id}/logs", get(jobs::logs))
+        .route(
+            "/deployments",
+            post(deployments::create).get(deployments::list),
+        )
+        .route(
+            "/deployments/{name}",
+            get(deployments::get)
+                .patch(deployments::scale)
+                .delete(deployments::delete),
+        )
         .route("/nodes", get(fleet::list_nodes))
         .route("/nodes/join-tokens", post(fleet::create_join_token))
         .route("/usage", get(fleet::usage))

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document served at `/api/openapi.json`.
 
-use crate::routes::{fleet, jobs, tenancy};
+use crate::routes::{deployments, fleet, jobs, tenancy};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
         tenancy::create_key, tenancy::list_keys, tenancy::revoke_key, tenancy::whoami,
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::logs,
         fleet::list_nodes, fleet::create_join_token, fleet::usage,
+        deployments::create, deployments::list, deployments::get, deployments::scale, deployments::delete,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

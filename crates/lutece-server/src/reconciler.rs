@@ -9,7 +9,11 @@ use std::time::Duration;
 
 /// Runs until the process ends. Errors are logged and the next pass tries again.
 pub(crate) async fn run(state: AppState) {
+    let mut restarts = crate::deployments::Restarts::default();
     loop {
+        if let Err(error) = crate::deployments::reconcile(&state, &mut restarts).await {
+            tracing::warn!(%error, "deployment pass failed");
+        }
         if let Err(error) = pass(&state).await {
             tracing::warn!(%error, "scheduling pass failed");
         }

@@ -1,8 +1,10 @@
 //! The state every handler and loop shares.
 
 use crate::logs::LogStore;
+use lutece_gateway::Routes;
 use lutece_store::Store;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -19,6 +21,10 @@ pub(crate) struct AppState {
     /// Whether submitted programs are checked against this machine's PATH (the embedded mode,
     /// where the only agent runs here).
     pub(crate) check_programs: bool,
+    /// The deployed models and their healthy replicas, as the gateway routes to them.
+    pub(crate) routes: Arc<Routes>,
+    /// Where the platform's model files are: `NAME.gguf`, or a directory `NAME/`.
+    pub(crate) models_dir: PathBuf,
 }
 
 /// One `Notify` per node, to end an agent's long-poll when its work changes; and when each

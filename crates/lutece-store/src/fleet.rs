@@ -4,21 +4,22 @@ use crate::{NodeRow, Result, Store, StoreError};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-const NODE_COLUMNS: &str = "id, name, hostname, rack, cpus_milli, memory_bytes, gpus, credential_hash, registered_at, last_seen_at";
+const NODE_COLUMNS: &str = "id, name, hostname, address, rack, cpus_milli, memory_bytes, gpus, credential_hash, registered_at, last_seen_at";
 
 impl Store {
     /// Inserts a node, or replaces what an existing node reported about itself.
     pub async fn upsert_node(&self, node: &NodeRow) -> Result<()> {
         sqlx::query(
-            "INSERT INTO nodes (id, name, hostname, rack, cpus_milli, memory_bytes, gpus, credential_hash, registered_at, last_seen_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT(id) DO UPDATE SET name = excluded.name, hostname = excluded.hostname, rack = excluded.rack, \
+            "INSERT INTO nodes (id, name, hostname, address, rack, cpus_milli, memory_bytes, gpus, credential_hash, registered_at, last_seen_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, hostname = excluded.hostname, address = excluded.address, rack = excluded.rack, \
              cpus_milli = excluded.cpus_milli, memory_bytes = excluded.memory_bytes, gpus = excluded.gpus, \
              last_seen_at = excluded.last_seen_at",
         )
         .bind(&node.id)
         .bind(&node.name)
         .bind(&node.hostname)
+        .bind(&node.address)
         .bind(&node.rack)
         .bind(to_i64(node.cpus_milli))
         .bind(to_i64(node.memory_bytes))
@@ -74,6 +75,7 @@ fn node_from_row(row: &SqliteRow) -> Result<NodeRow> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         hostname: row.try_get("hostname")?,
+        address: row.try_get("address")?,
         rack: row.try_get("rack")?,
         cpus_milli: to_u64(row.try_get("cpus_milli")?, "cpus_milli")?,
         memory_bytes: to_u64(row.try_get("memory_bytes")?, "memory_bytes")?,

@@ -20,8 +20,10 @@ const TASK_COLUMNS: &str = "job_id, rank, node_id, gpus, state, pid, exit_code, 
 pub struct NodeTask {
     pub task: TaskRow,
     pub job: JobRow,
-    /// The hostname of the node that runs rank 0.
+    /// The address of the node that runs rank 0.
     pub master_host: String,
+    /// The address of the node this task runs on.
+    pub node_address: String,
     /// The job is being stopped: cancelled by a person, or another rank failed.
     pub stopping: bool,
 }
@@ -36,26 +38,8 @@ pub struct Allocation {
 
 impl Store {
     pub async fn insert_job(&self, job: &NewJob) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO jobs (id, tenant_id, project, name, command, env, cpus_milli, memory_bytes, gpus_per_node, \
-             nodes, priority, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
-        )
-        .bind(&job.id)
-        .bind(&job.tenant_id)
-        .bind(&job.project)
-        .bind(&job.name)
-        .bind(to_json(&job.command)?)
-        .bind(to_json(&job.env)?)
-        .bind(to_i64(job.per_task.cpus_milli))
-        .bind(to_i64(job.per_task.memory_bytes))
-        .bind(job.per_task.gpus)
-        .bind(job.nodes)
-        .bind(job.priority)
-        .bind(job.created_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| crate::conflict_or(e, || format!("job {:?}", job.id)))?;
-        Ok(())
+        let mut conn = self.writer.acquire().await?;
+        insert_job(&mut conn, job).await
     }
 
     /// One job, seen from `tenant_id` (None: the operator, who sees every tenant's).
@@ -185,12 +169,13 @@ impl Store {
     /// The unfinished tasks placed on `node_id`.
     pub async fn node_tasks(&self, node_id: &str) -> Result<Vec<NodeTask>> {
         let sql = format!(
-            "SELECT {JOB_COLUMNS}, n0.hostname AS master_host, \
+            "SELECT {JOB_COLUMNS}, COALESCE(n0.address, n0.hostname) AS master_host, \
+               COALESCE(n.address, n.hostname) AS node_address, \
                (j.cancel_requested = 1 OR EXISTS (SELECT 1 FROM tasks f WHERE f.job_id = j.id AND f.state = 'failed')) AS stopping, \
                tk.job_id AS tk_job_id, tk.rank AS tk_rank \
              FROM tasks tk JOIN jobs j ON j.id = tk.job_id JOIN tenants t ON t.id = j.tenant_id \
              JOIN tasks t0 ON t0.job_id = tk.job_id AND t0.rank = 0 JOIN nodes n0 ON n0.id = t0.node_id \
-             WHERE tk.node_id = ? AND tk.state IN ('assigned', 'running') ORDER BY j.created_at, tk.rank"
+             JOIN nodes n ON n.id = tk.node_id WHERE tk.node_id = ? AND tk.state IN ('assigned', 'running') ORDER BY j.created_at, tk.rank"
         );
         let rows = sqlx::query(&sql)
             .bind(node_id)
@@ -211,6 +196,7 @@ impl Store {
                 task: task_from_row(&task_row)?,
                 job: job_from_row(row)?,
                 master_host: row.try_get("master_host")?,
+                node_address: row.try_get("node_address")?,
                 stopping: row.try_get("stopping")?,
             });
         }
@@ -421,11 +407,11 @@ async fn finish_job_if_done(tx: &mut SqliteConnection, job_id: &str, now: i64) -
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{e} in {text:?}")))
 }
 
@@ -476,4 +462,27 @@ fn task_from_row(row: &SqliteRow) -> Result<TaskRow> {
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
     })
+}
+
+pub(crate) async fn insert_job(conn: &mut SqliteConnection, job: &NewJob) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, tenant_id, project, name, command, env, cpus_milli, memory_bytes, gpus_per_node, \
+         nodes, priority, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+    )
+    .bind(&job.id)
+    .bind(&job.tenant_id)
+    .bind(&job.project)
+    .bind(&job.name)
+    .bind(to_json(&job.command)?)
+    .bind(to_json(&job.env)?)
+    .bind(to_i64(job.per_task.cpus_milli))
+    .bind(to_i64(job.per_task.memory_bytes))
+    .bind(job.per_task.gpus)
+    .bind(job.nodes)
+    .bind(job.priority)
+    .bind(job.created_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| crate::conflict_or(e, || format!("job {:?}", job.id)))?;
+    Ok(())
 }

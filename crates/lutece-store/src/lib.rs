@@ -8,12 +8,14 @@
 //! Writes go through one connection, so transactions never race for SQLite's write lock;
 //! reads use a pool of their own and see committed data (WAL mode).
 
+mod deployments;
 mod fleet;
 mod jobs;
 mod migrate;
 mod rows;
 mod tenancy;
 
+pub use deployments::{DeploymentRow, ReplicaRow};
 pub use jobs::{Allocation, NodeTask};
 pub use rows::{JobRow, KeyRow, NewJob, NodeRow, TaskOutcome, TaskRow, TenantRow, UsageSummaryRow};
 

@@ -3,7 +3,10 @@
 use sqlx::SqlitePool;
 
 /// Every migration, oldest first. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_deployments.sql")),
+];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::query(

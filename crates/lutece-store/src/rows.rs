@@ -27,6 +27,8 @@ pub struct NodeRow {
     pub id: String,
     pub name: String,
     pub hostname: String,
+    /// Where the control plane and other nodes reach it (its hostname when None).
+    pub address: Option<String>,
     pub rack: Option<String>,
     pub cpus_milli: u64,
     pub memory_bytes: u64,

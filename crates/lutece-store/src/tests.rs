@@ -29,6 +29,7 @@ async fn seeded(name: &str) -> (Store, PathBuf) {
             id: "node_a".into(),
             name: "a".into(),
             hostname: "host-a".into(),
+            address: Some("10.0.0.7".into()),
             rack: None,
             cpus_milli: 4000,
             memory_bytes: 8 << 30,
@@ -310,4 +311,158 @@ async fn a_key_revokes_only_keys_up_to_its_role() {
         .revoke_key("key_op", None, &["member", "admin", "operator"], 8)
         .await
         .unwrap();
+}
+
+fn deployment(id: &str, tenant: &str, name: &str) -> DeploymentRow {
+    DeploymentRow {
+        id: id.into(),
+        tenant_id: format!("ten_{tenant}"),
+        tenant_name: String::new(),
+        name: name.into(),
+        model: Some("smollm2-135m-instruct".into()),
+        project: "default".into(),
+        command: vec!["lutece".into(), "worker".into()],
+        per_replica: Resources {
+            cpus_milli: 1000,
+            memory_bytes: 1 << 30,
+            gpus: 0,
+        },
+        replicas: 2,
+        shared: false,
+        created_at: 5,
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_keeps_replicas_until_deleted() {
+    let (store, path) = seeded("deploy").await;
+    store
+        .create_deployment(&deployment("dep_1", "acme", "chat"))
+        .await
+        .unwrap();
+    // Names are per tenant: another tenant may use the same one, the same tenant may not.
+    assert!(matches!(
+        store
+            .create_deployment(&deployment("dep_2", "acme", "chat"))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .create_deployment(&deployment("dep_3", "globex", "chat"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .deployment("ten_globex", "nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let acme = store.deployment("ten_acme", "chat").await.unwrap().unwrap();
+    assert_eq!(
+        (acme.id.as_str(), acme.tenant_name.as_str()),
+        ("dep_1", "acme")
+    );
+    assert_eq!(
+        store
+            .list_deployments(Some("ten_acme"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.list_deployments(None).await.unwrap().len(), 2);
+
+    store
+        .add_replica("dep_1", &new_job("job_r1", "acme"))
+        .await
+        .unwrap();
+    store
+        .add_replica("dep_1", &new_job("job_r2", "acme"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .schedule_job("job_r1", &[("node_a".into(), vec![])], 20)
+            .await
+            .unwrap()
+    );
+    let live = store.live_replicas().await.unwrap();
+    assert_eq!(live.len(), 2);
+    assert_eq!(
+        (
+            live[0].job_id.as_str(),
+            live[0].state,
+            live[0].node_address.as_deref()
+        ),
+        ("job_r1", JobState::Scheduled, Some("10.0.0.7"))
+    );
+    assert_eq!(
+        (live[1].state, live[1].node_address.as_deref()),
+        (JobState::Queued, None)
+    );
+    // The node learns its own address with each task.
+    let on_node = store.node_tasks("node_a").await.unwrap();
+    assert_eq!(on_node[0].node_address, "10.0.0.7");
+
+    store.scale_deployment("dep_1", 5).await.unwrap();
+    assert_eq!(
+        store
+            .deployment("ten_acme", "chat")
+            .await
+            .unwrap()
+            .unwrap()
+            .replicas,
+        5
+    );
+
+    // Deleting ends the queued replica, marks the placed one, and frees the name.
+    assert_eq!(
+        store.delete_deployment("dep_1", 30).await.unwrap(),
+        vec!["node_a".to_owned()]
+    );
+    assert_eq!(
+        store.job("job_r2", None).await.unwrap().unwrap().state,
+        JobState::Cancelled
+    );
+    assert!(
+        store
+            .job("job_r1", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .cancel_requested
+    );
+    assert!(matches!(
+        store.delete_deployment("dep_1", 31).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.add_replica("dep_1", &new_job("job_r3", "acme")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        store.job("job_r3", None).await.unwrap().is_none(),
+        "nothing half written"
+    );
+    assert!(matches!(
+        store.scale_deployment("dep_1", 1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .create_deployment(&deployment("dep_4", "acme", "chat"))
+        .await
+        .unwrap();
+
+    // All of it survives a reopen.
+    store.close().await;
+    let store = Store::open(&path).await.unwrap();
+    let names: Vec<String> = store
+        .list_deployments(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(names, ["dep_4", "dep_3"]);
 }

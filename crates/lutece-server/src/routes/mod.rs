@@ -1,6 +1,7 @@
 //! The HTTP handlers, one file per area.
 
 pub(crate) mod agent;
+pub(crate) mod deployments;
 pub(crate) mod fleet;
 pub(crate) mod jobs;
 pub(crate) mod tenancy;

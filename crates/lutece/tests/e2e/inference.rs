@@ -4,11 +4,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::platform::{Platform, eventually};
+use crate::platform::{Platform, eventually, finished, json};
 
 const MODEL: &str = "smollm2-135m-instruct";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_openai_sdk_talks_to_the_default_model() {
     let platform = Platform::start("inference", &["--models"]);
     let http = reqwest::Client::new();
@@ -49,5 +49,142 @@ async fn the_openai_sdk_talks_to_the_default_model() {
         "the openai SDK checks failed (is `pip install openai` done?):\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
+    );
+
+    deployments_are_scheduled_restarted_and_private(&platform).await;
+}
+
+/// A tenant's own deployment: placed by the scheduler as replica jobs, routed to when healthy,
+/// restarted when a replica dies, scaled, private to its tenant, and gone when deleted.
+async fn deployments_are_scheduled_restarted_and_private(platform: &Platform) {
+    let admin = platform.admin();
+    let http = reqwest::Client::new();
+    let chat = |key: String, model: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/v1/chat/completions", platform.url);
+        async move {
+            let response = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({
+                    "model": model,
+                    "messages": [{"role": "user", "content": "Hi"}],
+                    "max_tokens": 4,
+                }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let created = json(&platform.cli(&[
+        "deploy",
+        "create",
+        "--model",
+        MODEL,
+        "--name",
+        "private-smol",
+        "--replicas",
+        "2",
+        "--cpus",
+        "0.25",
+        "--memory",
+        "512Mi",
+        "--wait",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(
+        (created["ready"].as_u64(), created["shared"].as_bool()),
+        (Some(2), Some(false))
+    );
+    let (status, body) = chat(platform.admin_key.clone(), "private-smol").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "private-smol");
+
+    // Another tenant sees the shared default model, not this one.
+    admin.create_tenant("beta").await.unwrap();
+    let beta_key = admin
+        .create_key(&lutece_api::CreateKey {
+            tenant: Some("beta".into()),
+            name: None,
+            role: None,
+        })
+        .await
+        .unwrap()
+        .key;
+    let (status, body) = chat(beta_key.clone(), "private-smol").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &serde_json::json!("model_not_found"))
+    );
+    assert_eq!(chat(beta_key.clone(), MODEL).await.0, 200);
+    let beta = platform.client(&beta_key);
+    assert!(beta.deployment("private-smol").await.is_err());
+    assert!(beta.list_deployments().await.unwrap().is_empty());
+
+    // Kill one replica's server: its job fails, a new replica replaces it and becomes ready.
+    let victim = created["replica_jobs"][0]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shim: i32 = std::fs::read_to_string(
+        platform
+            .data_dir
+            .join(format!("agent/tasks/{victim}.0/shim.pid")),
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    let worker: i32 = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .expect("the shim has started the worker")
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(worker),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let failed = finished(&admin, &victim).await;
+    assert_eq!(failed.state, "failed");
+    eventually(
+        "a replacement replica",
+        Duration::from_secs(120),
+        || async {
+            let d = admin.deployment("private-smol").await.ok()?;
+            (d.ready == 2 && d.replica_jobs.iter().all(|r| r.job_id != victim)).then_some(())
+        },
+    )
+    .await;
+
+    // Scale down, then delete: the replicas stop and the model is gone from /v1.
+    admin.scale_deployment("private-smol", 1).await.unwrap();
+    eventually("one replica left", Duration::from_secs(60), || async {
+        let d = admin.deployment("private-smol").await.ok()?;
+        (d.replica_jobs.len() == 1 && d.ready == 1).then_some(())
+    })
+    .await;
+    let last = admin.deployment("private-smol").await.unwrap().replica_jobs[0]
+        .job_id
+        .clone();
+    admin.delete_deployment("private-smol").await.unwrap();
+    assert_eq!(finished(&admin, &last).await.state, "cancelled");
+    eventually(
+        "the model to leave /v1",
+        Duration::from_secs(10),
+        || async {
+            (chat(platform.admin_key.clone(), "private-smol").await.0 == 404).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        chat(platform.admin_key.clone(), MODEL).await.0,
+        200,
+        "the shared one stays"
     );
 }

@@ -96,6 +96,25 @@ impl Platform {
 impl Drop for Platform {
     fn drop(&mut self) {
         self.kill9();
+        // Tasks outlive the platform by design (they are adopted at the next start); a test
+        // leaves none behind: model replicas would serve forever.
+        kill_tasks(&self.data_dir.join("agent"));
+    }
+}
+
+/// Kills the process group of every task an agent with this state directory started.
+pub(crate) fn kill_tasks(agent_dir: &Path) {
+    let Ok(tasks) = std::fs::read_dir(agent_dir.join("tasks")) else {
+        return;
+    };
+    for task in tasks.filter_map(Result::ok) {
+        let pid = std::fs::read_to_string(task.path().join("shim.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 1) {
+            let group = nix::unistd::Pid::from_raw(-pid);
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }
 

@@ -35,7 +35,8 @@ const IO_LIBRARIES: &[(&str, &[&str])] = &[
     ("sqlx", &["lutece-store"]),
     (
         "axum",
-        &["lutece-server", "lutece-gateway", "lutece-worker"],
+        // The binary serves a worker's router (`lutece worker`): it is the composition root.
+        &["lutece-server", "lutece-gateway", "lutece-worker", "lutece"],
     ),
     ("reqwest", &["lutece-client", "lutece-gateway"]),
     ("llama-cpp-2", &["lutece-engine"]),
