@@ -48,3 +48,14 @@ pub struct UsageRow {
     /// CPU time the processes really used (user + system).
     pub cpu_seconds_used: f64,
 }
+
+/// Tokens metered by the inference gateway (`/v1`) for one key on one model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenUsage {
+    pub tenant: String,
+    pub key_id: String,
+    pub model: String,
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}

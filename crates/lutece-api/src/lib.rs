@@ -17,7 +17,7 @@ pub use agent::{
 };
 pub use deployments::{CreateDeployment, Deployment, Replica, ScaleDeployment};
 pub use error::{ErrorBody, ErrorDetail};
-pub use fleet::{Gpu, Node, UsageRow};
+pub use fleet::{Gpu, Node, TokenUsage, UsageRow};
 pub use jobs::{Job, JobResources, JobSpec, Quantity, ResourceRequest, Task};
 pub use tenancy::{ApiKey, CreateKey, CreateTenant, CreatedKey, Role, Tenant, WhoAmI};
 

@@ -8,7 +8,7 @@ pub use reqwest::{Method, StatusCode};
 
 use lutece_api::{
     ApiKey, CreateDeployment, CreateKey, CreateTenant, CreatedKey, Deployment, ErrorBody, Job,
-    JobSpec, Node, ScaleDeployment, Tenant, UsageRow, WhoAmI,
+    JobSpec, Node, ScaleDeployment, Tenant, TokenUsage, UsageRow, WhoAmI,
 };
 use reqwest::{RequestBuilder, Response};
 use serde::Serialize;
@@ -271,6 +271,11 @@ impl Client {
 
     pub async fn usage(&self) -> Result<Vec<UsageRow>> {
         self.get("/api/v1/usage").await
+    }
+
+    /// Tokens metered by the inference gateway, per tenant, key and model.
+    pub async fn token_usage(&self) -> Result<Vec<TokenUsage>> {
+        self.get("/api/v1/usage/tokens").await
     }
 
     /// A raw request, for tests that probe the API with arbitrary paths and bodies.

@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod error;
+pub mod metering;
 pub mod sse;
 
 pub use body::OpenAiJson;
@@ -12,5 +13,6 @@ pub use error::OpenAiError;
 pub mod proxy;
 pub mod routing;
 
+pub use metering::{Meter, TokenUsage};
 pub use proxy::{Authenticator, Caller, Gateway};
 pub use routing::{HealthCheck, Routes, Scope};

@@ -16,6 +16,7 @@ use lutece_api::openai::{Model, ModelList};
 
 use crate::body::MAX_BODY_BYTES;
 use crate::error::OpenAiError;
+use crate::metering::{self, Meter, UsageTap};
 use crate::routing::{Pick, Routes};
 
 /// Who is calling, as far as the gateway needs to know.
@@ -35,22 +36,27 @@ pub trait Authenticator: Send + Sync + 'static {
 }
 
 /// The gateway's state.
-#[derive(Debug)]
 pub struct Gateway<A> {
     pub routes: Arc<Routes>,
     auth: A,
+    meter: Arc<dyn Meter>,
     http: reqwest::Client,
 }
 
 impl<A: Authenticator> Gateway<A> {
-    pub fn new(auth: A, routes: Arc<Routes>) -> Self {
+    pub fn new(auth: A, routes: Arc<Routes>, meter: Arc<dyn Meter>) -> Self {
         // Replicas are on the same network; a slow connect means a dead replica.
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        Self { routes, auth, http }
+        Self {
+            routes,
+            auth,
+            meter,
+            http,
+        }
     }
 
     async fn caller(&self, headers: &HeaderMap) -> Result<Caller, OpenAiError> {
@@ -155,6 +161,7 @@ async fn forward<A: Authenticator>(
             )),
         })?;
     let url = format!("{}{}", in_flight.upstream().base_url, uri.path());
+    let (body, strip_usage) = metering::ask_for_usage(&body);
     let upstream = gateway
         .http
         .post(url)
@@ -172,12 +179,55 @@ async fn forward<A: Authenticator>(
         })?;
     let status = upstream.status();
     let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
-    // The replica's in-flight count lasts as long as the answer streams.
-    let stream = upstream.bytes_stream().map(move |chunk| {
-        let _held = &in_flight;
-        chunk
-    });
-    let mut response = Response::new(Body::from_stream(stream));
+    let streamed = content_type
+        .as_ref()
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let record = {
+        let meter = Arc::clone(&gateway.meter);
+        move |usage: Option<metering::TokenUsage>| {
+            if let Some(usage) = usage {
+                meter.record(&caller, &model, usage);
+            }
+        }
+    };
+    let body = if streamed {
+        // The replica's in-flight count lasts as long as the answer streams.
+        let tap = UsageTap::new(strip_usage);
+        let state = (upstream.bytes_stream(), tap, Some(record), in_flight);
+        Body::from_stream(futures_util::stream::unfold(
+            state,
+            |(mut stream, mut tap, mut record, held)| async move {
+                match stream.next().await {
+                    Some(Ok(chunk)) => {
+                        let out = tap.feed(&chunk);
+                        Some((Ok(out), (stream, tap, record, held)))
+                    }
+                    Some(Err(error)) => Some((Err(error), (stream, tap, record, held))),
+                    None => {
+                        let record = record.take()?;
+                        record(tap.usage);
+                        let rest = tap.finish();
+                        Some((Ok(rest), (stream, tap, None, held)))
+                    }
+                }
+            },
+        ))
+    } else {
+        let bytes = upstream.bytes().await.map_err(|e| {
+            tracing::warn!(error = %e, "replica answer cut short");
+            OpenAiError::new(
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                "the model replica's answer was cut short",
+            )
+        })?;
+        drop(in_flight);
+        if status.is_success() {
+            record(metering::usage_of_answer(&bytes));
+        }
+        Body::from(bytes)
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     if let Some(content_type) = content_type {
         response

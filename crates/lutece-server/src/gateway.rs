@@ -30,9 +30,13 @@ impl Authenticator for StoreKeys {
     }
 }
 
-pub(crate) fn router(state: &AppState, routes: Arc<Routes>) -> Router {
+pub(crate) fn router(
+    state: &AppState,
+    routes: Arc<Routes>,
+    meter: Arc<crate::metering::TokenMeter>,
+) -> Router {
     let auth = StoreKeys {
         store: state.store.clone(),
     };
-    lutece_gateway::proxy::router(Arc::new(Gateway::new(auth, routes)))
+    lutece_gateway::proxy::router(Arc::new(Gateway::new(auth, routes, meter)))
 }

@@ -13,6 +13,7 @@ mod extract;
 mod gateway;
 mod jobspec;
 mod logs;
+mod metering;
 mod models;
 mod openapi;
 mod reconciler;
@@ -80,6 +81,8 @@ pub struct RunningServer {
     serving: JoinHandle<std::io::Result<()>>,
     reconciler: JoinHandle<()>,
     prober: JoinHandle<()>,
+    metering: JoinHandle<()>,
+    meter: Arc<metering::TokenMeter>,
 }
 
 impl RunningServer {
@@ -91,6 +94,9 @@ impl RunningServer {
         }
         self.reconciler.abort();
         self.prober.abort();
+        self.metering.abort();
+        // What was metered since the last flush is not lost on a clean stop.
+        self.meter.flush(&self.control.state.store).await;
     }
 
     /// Waits until the server stops by itself (it does not, unless its listener fails).
@@ -134,7 +140,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         source,
     })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-    let app = router(state.clone()).merge(gateway::router(&state, Arc::clone(&routes)));
+    let meter = Arc::new(metering::TokenMeter::default());
+    let app = router(state.clone()).merge(gateway::router(
+        &state,
+        Arc::clone(&routes),
+        Arc::clone(&meter),
+    ));
     let serving = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -144,6 +155,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     });
     let reconciler = tokio::spawn(reconciler::run(state.clone()));
     let prober = tokio::spawn(deployments::probe(state.clone()));
+    let metering = tokio::spawn(Arc::clone(&meter).run(state.store.clone()));
     tracing::info!(%addr, "control plane listening");
     Ok(RunningServer {
         addr,
@@ -154,6 +166,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         serving,
         reconciler,
         prober,
+        metering,
+        meter,
     })
 }
 
@@ -229,6 +243,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/nodes", get(fleet::list_nodes))
         .route("/nodes/join-tokens", post(fleet::create_join_token))
         .route("/usage", get(fleet::usage))
+        .route("/usage/tokens", get(fleet::token_usage))
         .route("/agent/register", post(agent::register))
         .route("/agent/heartbeat", post(agent::heartbeat))
         .route("/agent/report", post(agent::report))

@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
         tenancy::create_tenant, tenancy::list_tenants, tenancy::get_tenant,
         tenancy::create_key, tenancy::list_keys, tenancy::revoke_key, tenancy::whoami,
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::logs,
-        fleet::list_nodes, fleet::create_join_token, fleet::usage,
+        fleet::list_nodes, fleet::create_join_token, fleet::usage, fleet::token_usage,
         deployments::create, deployments::list, deployments::get, deployments::scale, deployments::delete,
     ),
     modifiers(&BearerAuth),

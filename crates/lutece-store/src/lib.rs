@@ -14,10 +14,12 @@ mod jobs;
 mod migrate;
 mod rows;
 mod tenancy;
+mod tokens;
 
 pub use deployments::{DeploymentRow, ReplicaRow};
 pub use jobs::{Allocation, NodeTask};
 pub use rows::{JobRow, KeyRow, NewJob, NodeRow, TaskOutcome, TaskRow, TenantRow, UsageSummaryRow};
+pub use tokens::TokenUsageRow;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

@@ -6,6 +6,7 @@ use sqlx::SqlitePool;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_deployments.sql")),
+    (3, include_str!("../migrations/0003_token_usage.sql")),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

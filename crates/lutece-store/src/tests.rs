@@ -466,3 +466,44 @@ async fn a_deployment_keeps_replicas_until_deleted() {
         .collect();
     assert_eq!(names, ["dep_4", "dep_3"]);
 }
+
+#[tokio::test]
+async fn token_usage_adds_up_per_key_and_model_and_stays_per_tenant() {
+    let (store, _) = seeded("tokens").await;
+    let row = |tenant: &str, key: &str, model: &str, minute: i64, prompt: u64| TokenUsageRow {
+        tenant_id: format!("ten_{tenant}"),
+        tenant_name: String::new(),
+        key_id: key.into(),
+        model: model.into(),
+        minute,
+        requests: 1,
+        prompt_tokens: prompt,
+        completion_tokens: 2 * prompt,
+    };
+    store
+        .add_token_usage(&[
+            row("acme", "k1", "m", 60_000, 5),
+            row("acme", "k1", "m", 120_000, 1),
+        ])
+        .await
+        .unwrap();
+    store
+        .add_token_usage(&[
+            row("acme", "k1", "m", 60_000, 4),
+            row("globex", "k2", "m", 60_000, 9),
+        ])
+        .await
+        .unwrap();
+    let acme = store.token_usage_summary(Some("ten_acme")).await.unwrap();
+    assert_eq!(acme.len(), 1);
+    assert_eq!(
+        (
+            acme[0].tenant_name.as_str(),
+            acme[0].requests,
+            acme[0].prompt_tokens,
+            acme[0].completion_tokens
+        ),
+        ("acme", 3, 10, 20)
+    );
+    assert_eq!(store.token_usage_summary(None).await.unwrap().len(), 2);
+}

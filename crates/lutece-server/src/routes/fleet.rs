@@ -1,4 +1,4 @@
-//! `/api/v1/nodes`, `/api/v1/usage`.
+//! `/api/v1/nodes`, `/api/v1/usage`, `/api/v1/usage/tokens`.
 
 use crate::auth::{Caller, hash_secret, new_id, random_hex};
 use crate::convert;
@@ -7,7 +7,7 @@ use crate::state::{AppState, NODE_TIMEOUT_MS, now_ms};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use lutece_api::{ErrorBody, Node, Role, UsageRow};
+use lutece_api::{ErrorBody, Node, Role, TokenUsage, UsageRow};
 use lutece_core::Resources;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -67,4 +67,25 @@ pub(crate) async fn usage(
 ) -> Result<Json<Vec<UsageRow>>, ApiError> {
     let rows = state.store.usage_summary(caller.scope()).await?;
     Ok(Json(rows.into_iter().map(convert::usage).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/tokens", tag = "fleet",
+    responses((status = 200, body = Vec<TokenUsage>, description = "tokens metered by /v1, per tenant, key and model")))]
+pub(crate) async fn token_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<TokenUsage>>, ApiError> {
+    let rows = state.store.token_usage_summary(caller.scope()).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|row| TokenUsage {
+                tenant: row.tenant_name,
+                key_id: row.key_id,
+                model: row.model,
+                requests: row.requests,
+                prompt_tokens: row.prompt_tokens,
+                completion_tokens: row.completion_tokens,
+            })
+            .collect(),
+    ))
 }

@@ -41,8 +41,9 @@ pub(crate) enum Command {
     /// The nodes of the fleet.
     #[command(subcommand)]
     Nodes(NodesCommand),
-    /// GPU-seconds and CPU-seconds used, by tenant and project.
-    Usage(ClientArgs),
+    /// GPU-seconds and CPU-seconds used by jobs, by tenant and project; `--tokens` for the
+    /// tokens metered by /v1, by tenant, key and model.
+    Usage(UsageArgs),
     /// Show which tenant and role the API key has.
     Whoami(ClientArgs),
     /// Replay a real cluster trace on a simulated fleet through the scheduler.
@@ -328,4 +329,13 @@ pub(crate) struct DeployCreateArgs {
     /// An external engine's command, after `--`.
     #[arg(last = true)]
     pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UsageArgs {
+    /// Show inference tokens (per key and model) instead of job resources.
+    #[arg(long)]
+    pub(crate) tokens: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }

@@ -1,6 +1,8 @@
 //! The small client commands: tenants, keys, nodes, usage, whoami.
 
-use crate::cli::args::{ClientArgs, KeysCommand, NodesCommand, OutputFormat, TenantsCommand};
+use crate::cli::args::{
+    ClientArgs, KeysCommand, NodesCommand, OutputFormat, TenantsCommand, UsageArgs,
+};
 use crate::cli::config::saved_admin_key;
 use crate::cli::output;
 use anyhow::{Result, bail};
@@ -95,9 +97,15 @@ pub(crate) async fn nodes(command: NodesCommand) -> Result<i32> {
     Ok(0)
 }
 
-pub(crate) async fn usage(args: ClientArgs) -> Result<i32> {
-    let rows = client(&args)?.usage().await?;
-    output::print(args.output, &rows, output::usage)?;
+pub(crate) async fn usage(args: UsageArgs) -> Result<i32> {
+    let client = client(&args.client)?;
+    if args.tokens {
+        let rows = client.token_usage().await?;
+        output::print(args.client.output, &rows, output::token_usage)?;
+    } else {
+        let rows = client.usage().await?;
+        output::print(args.client.output, &rows, output::usage)?;
+    }
     Ok(0)
 }
 

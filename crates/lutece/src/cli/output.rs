@@ -3,7 +3,7 @@
 use crate::cli::args::OutputFormat;
 use anyhow::Result;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use lutece_api::{ApiKey, Deployment, Job, Node, Tenant, UsageRow};
+use lutece_api::{ApiKey, Deployment, Job, Node, Tenant, TokenUsage, UsageRow};
 use serde::Serialize;
 
 /// Prints `value` as JSON, or as the table `table` builds.
@@ -217,6 +217,28 @@ pub(crate) fn usage(rows: &Vec<UsageRow>) -> Table {
             format!("{:.1}", row.gpu_seconds),
             format!("{:.1}", row.cpu_seconds),
             format!("{:.1}", row.cpu_seconds_used),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn token_usage(rows: &Vec<TokenUsage>) -> Table {
+    let mut table = new_table(&[
+        "TENANT",
+        "KEY",
+        "MODEL",
+        "REQUESTS",
+        "PROMPT TOKENS",
+        "COMPLETION TOKENS",
+    ]);
+    for row in rows {
+        table.add_row(vec![
+            row.tenant.clone(),
+            row.key_id.clone(),
+            row.model.clone(),
+            row.requests.to_string(),
+            row.prompt_tokens.to_string(),
+            row.completion_tokens.to_string(),
         ]);
     }
     table

@@ -51,6 +51,7 @@ async fn the_openai_sdk_talks_to_the_default_model() {
         String::from_utf8_lossy(&output.stderr)
     );
 
+    tokens_are_metered_per_key_and_model(&platform).await;
     deployments_are_scheduled_restarted_and_private(&platform).await;
 }
 
@@ -187,4 +188,70 @@ async fn deployments_are_scheduled_restarted_and_private(platform: &Platform) {
         200,
         "the shared one stays"
     );
+}
+
+/// Every answer's tokens are metered against the key and model, streamed ones included, and a
+/// stream that did not ask for usage does not get the usage chunk the gateway asked for.
+async fn tokens_are_metered_per_key_and_model(platform: &Platform) {
+    let admin = platform.admin();
+    let created = admin
+        .create_key(&lutece_api::CreateKey {
+            tenant: None,
+            name: Some("metered".into()),
+            role: None,
+        })
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/chat/completions", platform.url);
+    let request = |stream: bool| {
+        http.post(&url)
+            .bearer_auth(&created.key)
+            .json(&serde_json::json!({
+                "model": MODEL,
+                "messages": [{"role": "user", "content": "Count to ten."}],
+                "max_tokens": 4,
+                "stream": stream,
+            }))
+    };
+    let plain: serde_json::Value = request(false).send().await.unwrap().json().await.unwrap();
+    let prompt = plain["usage"]["prompt_tokens"].as_u64().unwrap();
+    let completion = plain["usage"]["completion_tokens"].as_u64().unwrap();
+    let streamed = request(true).send().await.unwrap().text().await.unwrap();
+    assert!(streamed.ends_with("data: [DONE]\n\n"), "{streamed}");
+    assert!(
+        !streamed.contains("\"usage\":{"),
+        "usage only when asked: {streamed}"
+    );
+
+    let row = eventually(
+        "the tokens to be recorded",
+        Duration::from_secs(10),
+        || async {
+            let rows = admin.token_usage().await.ok()?;
+            rows.into_iter()
+                .find(|r| r.key_id == created.info.id && r.requests == 2)
+        },
+    )
+    .await;
+    assert_eq!(
+        (row.model.as_str(), row.tenant.as_str()),
+        (MODEL, "default")
+    );
+    assert_eq!(row.prompt_tokens, 2 * prompt, "the same prompt twice");
+    assert!(
+        (completion + 1..=completion + 4).contains(&row.completion_tokens),
+        "{row:?}"
+    );
+    let text = stdout_of(&platform.cli(&["usage", "--tokens", "--output", "json"]));
+    assert!(text.contains(&created.info.id), "{text}");
+}
+
+fn stdout_of(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
