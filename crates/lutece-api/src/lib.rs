@@ -19,7 +19,9 @@ pub use deployments::{CreateDeployment, Deployment, Replica, ScaleDeployment};
 pub use error::{ErrorBody, ErrorDetail};
 pub use fleet::{Gpu, Node, TokenUsage, UsageRow};
 pub use jobs::{Job, JobResources, JobSpec, Quantity, ResourceRequest, Task};
-pub use tenancy::{ApiKey, CreateKey, CreateTenant, CreatedKey, Role, Tenant, WhoAmI};
+pub use tenancy::{
+    ApiKey, CreateKey, CreateTenant, CreatedKey, Role, Tenant, TenantLimits, WhoAmI,
+};
 
 /// The prefix of every API key: `lut_<key id>_<secret>`.
 pub const KEY_PREFIX: &str = "lut_";

@@ -86,3 +86,16 @@ pub struct WhoAmI {
     pub key_id: String,
     pub role: Role,
 }
+
+/// `PUT /api/v1/tenants/{name}/limits`: the tenant's inference rate limits (operator). An absent
+/// limit is no limit. Requests over a limit get 429 with `retry-after`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Requests per minute to `/v1`, with a burst of one minute's allowance.
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    /// Prompt and completion tokens per minute.
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
+}

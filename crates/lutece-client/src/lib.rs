@@ -8,7 +8,7 @@ pub use reqwest::{Method, StatusCode};
 
 use lutece_api::{
     ApiKey, CreateDeployment, CreateKey, CreateTenant, CreatedKey, Deployment, ErrorBody, Job,
-    JobSpec, Node, ScaleDeployment, Tenant, TokenUsage, UsageRow, WhoAmI,
+    JobSpec, Node, ScaleDeployment, Tenant, TenantLimits, TokenUsage, UsageRow, WhoAmI,
 };
 use reqwest::{RequestBuilder, Response};
 use serde::Serialize;
@@ -143,6 +143,17 @@ impl Client {
             },
         )
         .await
+    }
+
+    /// Sets a tenant's inference rate limits (operator); None is no limit.
+    pub async fn set_tenant_limits(
+        &self,
+        tenant: &str,
+        limits: &TenantLimits,
+    ) -> Result<TenantLimits> {
+        let path = format!("/api/v1/tenants/{}/limits", encode(tenant));
+        self.json(self.request(Method::PUT, &path).json(limits))
+            .await
     }
 
     pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {

@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod error;
+pub mod limits;
 pub mod metering;
 pub mod sse;
 
@@ -13,6 +14,7 @@ pub use error::OpenAiError;
 pub mod proxy;
 pub mod routing;
 
+pub use limits::RateLimits;
 pub use metering::{Meter, TokenUsage};
 pub use proxy::{Authenticator, Caller, Gateway};
 pub use routing::{HealthCheck, Routes, Scope};

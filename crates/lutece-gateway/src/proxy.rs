@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -16,6 +16,7 @@ use lutece_api::openai::{Model, ModelList};
 
 use crate::body::MAX_BODY_BYTES;
 use crate::error::OpenAiError;
+use crate::limits::{Limiter, RateLimits};
 use crate::metering::{self, Meter, UsageTap};
 use crate::routing::{Pick, Routes};
 
@@ -24,6 +25,8 @@ use crate::routing::{Pick, Routes};
 pub struct Caller {
     pub tenant_id: String,
     pub key_id: String,
+    /// The tenant's rate limits.
+    pub limits: RateLimits,
 }
 
 /// Resolves an API key to its caller: `Ok(None)` for an unknown or revoked key, `Err` when the
@@ -40,6 +43,7 @@ pub struct Gateway<A> {
     pub routes: Arc<Routes>,
     auth: A,
     meter: Arc<dyn Meter>,
+    limiter: Arc<Limiter>,
     http: reqwest::Client,
 }
 
@@ -55,6 +59,7 @@ impl<A: Authenticator> Gateway<A> {
             routes,
             auth,
             meter,
+            limiter: Arc::default(),
             http,
         }
     }
@@ -151,6 +156,15 @@ async fn forward<A: Authenticator>(
             ));
         }
     };
+    if let Err(limited) = gateway
+        .limiter
+        .admit(&caller.tenant_id, caller.limits, Instant::now())
+    {
+        return Err(OpenAiError::rate_limited(
+            limited.message,
+            limited.retry_after.as_secs_f64().ceil() as u64,
+        ));
+    }
     let in_flight = gateway
         .routes
         .pick(&caller.tenant_id, &model)
@@ -184,9 +198,12 @@ async fn forward<A: Authenticator>(
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     let record = {
         let meter = Arc::clone(&gateway.meter);
+        let limiter = Arc::clone(&gateway.limiter);
         move |usage: Option<metering::TokenUsage>| {
             if let Some(usage) = usage {
                 meter.record(&caller, &model, usage);
+                let tokens = usage.prompt_tokens + usage.completion_tokens;
+                limiter.spend_tokens(&caller.tenant_id, caller.limits, tokens, Instant::now());
             }
         }
     };

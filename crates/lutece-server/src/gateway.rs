@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use lutece_gateway::{Authenticator, Caller, Gateway, Routes};
+use lutece_gateway::{Authenticator, Caller, Gateway, RateLimits, Routes};
 use lutece_store::Store;
 
 use crate::auth::hash_secret;
@@ -21,12 +21,22 @@ impl Authenticator for StoreKeys {
             .key_by_hash(&hash_secret(token))
             .await
             .map_err(|e| e.to_string())?;
-        Ok(key
-            .filter(|key| key.revoked_at.is_none())
-            .map(|key| Caller {
-                tenant_id: key.tenant_id,
-                key_id: key.id,
-            }))
+        let Some(key) = key.filter(|key| key.revoked_at.is_none()) else {
+            return Ok(None);
+        };
+        let (requests_per_minute, tokens_per_minute) = self
+            .store
+            .tenant_limits(&key.tenant_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Caller {
+            tenant_id: key.tenant_id,
+            key_id: key.id,
+            limits: RateLimits {
+                requests_per_minute,
+                tokens_per_minute,
+            },
+        }))
     }
 }
 

@@ -224,6 +224,10 @@ pub(crate) fn router(state: AppState) -> Router {
             post(tenancy::create_tenant).get(tenancy::list_tenants),
         )
         .route("/tenants/{name}", get(tenancy::get_tenant))
+        .route(
+            "/tenants/{name}/limits",
+            get(tenancy::get_limits).put(tenancy::set_limits),
+        )
         .route("/keys", post(tenancy::create_key).get(tenancy::list_keys))
         .route("/keys/{id}", delete(tenancy::revoke_key))
         .route("/jobs", post(jobs::submit).get(jobs::list))

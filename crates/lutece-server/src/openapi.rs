@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "lutece", description = "The lutece control plane API. Authenticate with `Authorization: Bearer <API key>`."),
     paths(
-        tenancy::create_tenant, tenancy::list_tenants, tenancy::get_tenant,
+        tenancy::create_tenant, tenancy::list_tenants, tenancy::get_tenant, tenancy::set_limits, tenancy::get_limits,
         tenancy::create_key, tenancy::list_keys, tenancy::revoke_key, tenancy::whoami,
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::logs,
         fleet::list_nodes, fleet::create_join_token, fleet::usage, fleet::token_usage,

@@ -7,6 +7,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_deployments.sql")),
     (3, include_str!("../migrations/0003_token_usage.sql")),
+    (4, include_str!("../migrations/0004_tenant_limits.sql")),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

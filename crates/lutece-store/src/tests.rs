@@ -507,3 +507,27 @@ async fn token_usage_adds_up_per_key_and_model_and_stays_per_tenant() {
     );
     assert_eq!(store.token_usage_summary(None).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn tenant_limits_are_unlimited_until_set_and_survive_a_reopen() {
+    let (store, path) = seeded("limits").await;
+    assert_eq!(store.tenant_limits("ten_acme").await.unwrap(), (None, None));
+    store
+        .set_tenant_limits("ten_acme", Some(10), Some(5_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_tenant_limits("ten_nope", Some(1), None).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.close().await;
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.tenant_limits("ten_acme").await.unwrap(),
+        (Some(10), Some(5_000))
+    );
+    assert_eq!(
+        store.tenant_limits("ten_globex").await.unwrap(),
+        (None, None)
+    );
+}

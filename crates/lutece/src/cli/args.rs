@@ -232,6 +232,18 @@ pub(crate) enum TenantsCommand {
     },
     /// List tenants.
     List(ClientArgs),
+    /// Set a tenant's inference rate limits (a limit left out is no limit); 429 beyond them.
+    Limits {
+        name: String,
+        /// Requests per minute to /v1.
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Prompt and completion tokens per minute.
+        #[arg(long)]
+        tpm: Option<u64>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,27 @@ pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
             let tenant = client(&args)?.create_tenant(&name).await?;
             output::print(args.output, &vec![tenant], output::tenants)?;
         }
+        TenantsCommand::Limits {
+            name,
+            rpm,
+            tpm,
+            client: args,
+        } => {
+            let limits = lutece_api::TenantLimits {
+                requests_per_minute: rpm,
+                tokens_per_minute: tpm,
+            };
+            let set = client(&args)?.set_tenant_limits(&name, &limits).await?;
+            let show = |v: Option<u64>| v.map_or("unlimited".to_owned(), |v| v.to_string());
+            match args.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&set)?),
+                OutputFormat::Table => println!(
+                    "{name}: {} requests/min, {} tokens/min",
+                    show(set.requests_per_minute.map(u64::from)),
+                    show(set.tokens_per_minute)
+                ),
+            }
+        }
         TenantsCommand::List(args) => {
             let tenants = client(&args)?.list_tenants().await?;
             output::print(args.output, &tenants, output::tenants)?;

@@ -126,6 +126,38 @@ async fn bad_requests_are_refused_clearly_and_change_nothing() {
         (Method::GET, "/api/v1/jobs?limit=0", "", 400),
         (Method::GET, "/api/v1/nope", "", 404),
         (Method::GET, "/api/v1/jobs/job_missing", "", 404),
+        (
+            Method::PUT,
+            "/api/v1/tenants/default/limits",
+            r#"{"requests_per_minute": 0}"#,
+            400,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/tenants/default/limits",
+            r#"{"rpm": 5}"#,
+            400,
+        ),
+        (Method::PUT, "/api/v1/tenants/nobody/limits", "{}", 404),
+        (
+            Method::POST,
+            "/api/v1/deployments",
+            r#"{"model": "no-such-model"}"#,
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/v1/deployments",
+            r#"{"name": "x", "replicas": 65, "command": ["true"]}"#,
+            400,
+        ),
+        (Method::POST, "/api/v1/deployments", r#"{"name": "x"}"#, 400),
+        (
+            Method::PATCH,
+            "/api/v1/deployments/nothing",
+            r#"{"replicas": 1}"#,
+            404,
+        ),
     ] {
         let body = (!body.is_empty()).then(|| body.to_owned());
         let (got, text) = admin.raw(method.clone(), path, body).await.unwrap();

@@ -39,9 +39,35 @@ async fn the_openai_sdk_talks_to_the_default_model() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_api_key");
 
+    // A tenant held to one request a minute, for the SDK's 429.
+    let limited = platform.cli(&["tenants", "create", "limited"]);
+    assert!(limited.status.success());
+    let set = platform.cli(&["tenants", "limits", "limited", "--rpm", "1"]);
+    assert!(
+        String::from_utf8_lossy(&set.stdout)
+            .contains("limited: 1 requests/min, unlimited tokens/min"),
+        "{set:?}"
+    );
+    let limited_key = platform
+        .admin()
+        .create_key(&lutece_api::CreateKey {
+            tenant: Some("limited".into()),
+            name: None,
+            role: None,
+        })
+        .await
+        .unwrap()
+        .key;
+
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/openai_sdk.py");
     let output = Command::new("python3")
-        .args([script, &platform.url, &platform.admin_key, MODEL])
+        .args([
+            script,
+            &platform.url,
+            &platform.admin_key,
+            MODEL,
+            &limited_key,
+        ])
         .output()
         .expect("python3 runs");
     assert!(

@@ -1,6 +1,7 @@
 """The official openai SDK, unmodified, against a running lutece: only base_url and the key change.
 
-Usage: python3 openai_sdk.py BASE_URL API_KEY MODEL. Exits non-zero on the first failed check.
+Usage: python3 openai_sdk.py BASE_URL API_KEY MODEL LIMITED_KEY, where LIMITED_KEY's tenant may
+send one request a minute. Exits non-zero on the first failed check.
 """
 import json
 import sys
@@ -8,7 +9,7 @@ import sys
 import urllib.request
 import openai
 
-base, key, model = sys.argv[1], sys.argv[2], sys.argv[3]
+base, key, model, limited_key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
 
 # Models.
@@ -76,4 +77,10 @@ e = raises(openai.BadRequestError, lambda: client.chat.completions.create(
 assert e.body.get("param") == "temperature", e.body
 raises(openai.BadRequestError, lambda: client.chat.completions.create(
     model=model, messages=[{"role": "user", "content": "word " * 5000}]))
+limited = openai.OpenAI(base_url=f"{base}/v1", api_key=limited_key, max_retries=0)
+limited.chat.completions.create(model=model, messages=ask, max_tokens=2)
+e = raises(openai.RateLimitError, lambda: limited.chat.completions.create(
+    model=model, messages=ask, max_tokens=2))
+assert e.status_code == 429 and int(e.response.headers["retry-after"]) >= 1, e.response.headers
+assert e.body.get("code") == "rate_limit_exceeded", e.body
 print("openai SDK: all checks passed")
