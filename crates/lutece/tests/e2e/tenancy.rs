@@ -35,6 +35,16 @@ async fn every_endpoint_denies_other_tenants_objects() {
         .unwrap()
         .info
         .id;
+    // A deployment with no replicas: an object of alpha's that costs nothing.
+    alpha
+        .create_deployment(&lutece_api::CreateDeployment {
+            name: Some("alpha-model".into()),
+            command: Some(vec!["sleep".into(), "600".into()]),
+            replicas: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 
     // Direct access to alpha's objects by id: each must answer exactly like a missing id.
     let probes: Vec<(Method, String, Option<String>)> = vec![
@@ -52,6 +62,22 @@ async fn every_endpoint_denies_other_tenants_objects() {
         ),
         (Method::DELETE, format!("/api/v1/keys/{alpha_key}"), None),
         (Method::GET, "/api/v1/tenants/alpha".to_owned(), None),
+        (Method::GET, "/api/v1/tenants/alpha/limits".to_owned(), None),
+        (
+            Method::GET,
+            "/api/v1/deployments/alpha-model".to_owned(),
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/deployments/alpha-model".to_owned(),
+            Some(r#"{"replicas": 3}"#.to_owned()),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/deployments/alpha-model".to_owned(),
+            None,
+        ),
         (
             Method::POST,
             "/api/v1/keys".to_owned(),
@@ -111,6 +137,14 @@ async fn every_endpoint_denies_other_tenants_objects() {
             .iter()
             .all(|t| t.name == "beta")
     );
+    assert!(beta.list_deployments().await.unwrap().is_empty());
+    assert!(
+        beta.token_usage()
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.tenant == "beta")
+    );
     assert!(
         beta.usage()
             .await
@@ -129,6 +163,17 @@ async fn every_endpoint_denies_other_tenants_objects() {
             .iter()
             .any(|k| k.id == alpha_key && k.revoked_at.is_none())
     );
+    assert_eq!(alpha.deployment("alpha-model").await.unwrap().replicas, 0);
+    // Only an operator sets rate limits, even a tenant admin's own.
+    let (status, _) = beta
+        .raw(
+            Method::PUT,
+            "/api/v1/tenants/beta/limits",
+            Some(r#"{"requests_per_minute": 1000000}"#.into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
 
     // Roles: members cannot manage keys; only operators create tenants or mint operators.
     let member = platform.client(&key_for(&admin, "beta", Role::Member).await);
