@@ -292,6 +292,82 @@ pub struct CompletionChoice {
     pub logprobs: Option<serde_json::Value>,
 }
 
+/// `POST /v1/embeddings`; unknown fields as for chat.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EmbeddingRequest {
+    pub model: String,
+    pub input: EmbeddingInput,
+    /// `"float"` (the default) or `"base64"`: the vector's little-endian f32 bytes in base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_format: Option<String>,
+    /// The length of the vectors wanted; models that cannot shorten theirs refuse other values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+/// `input` of an embedding request: one text, several, or (OpenAI's tokenizer's) token ids.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    Text(String),
+    Texts(Vec<String>),
+    Tokens(Vec<u32>),
+    TokenLists(Vec<Vec<u32>>),
+}
+
+impl Default for EmbeddingInput {
+    fn default() -> Self {
+        Self::Text(String::new())
+    }
+}
+
+/// The answer to `POST /v1/embeddings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbeddingList {
+    /// `"list"`.
+    pub object: String,
+    pub data: Vec<Embedding>,
+    pub model: String,
+    pub usage: EmbeddingUsage,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Embedding {
+    /// `"embedding"`.
+    pub object: String,
+    /// The input's position in the request.
+    pub index: u32,
+    pub embedding: EmbeddingVector,
+}
+
+/// A vector as numbers, or as base64 of its little-endian f32 bytes (`encoding_format`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+/// Tokens read for an embedding request: there is no completion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingUsage {
+    pub prompt_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl EmbeddingUsage {
+    pub fn new(prompt_tokens: u64) -> Self {
+        Self {
+            prompt_tokens,
+            total_tokens: prompt_tokens,
+        }
+    }
+}
+
 /// `GET /v1/models`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelList {
@@ -342,5 +418,59 @@ impl ErrorResponse {
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.error.code = Some(code.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(json: &str) -> EmbeddingInput {
+        let body = format!(r#"{{"model": "m", "input": {json}}}"#);
+        serde_json::from_str::<EmbeddingRequest>(&body)
+            .map(|r| r.input)
+            .unwrap_or_else(|e| EmbeddingInput::Text(format!("error: {e}")))
+    }
+
+    #[test]
+    fn embedding_inputs_take_every_shape_openai_accepts() {
+        assert!(matches!(input(r#""hi""#), EmbeddingInput::Text(t) if t == "hi"));
+        assert!(matches!(input(r#"["a", "b"]"#), EmbeddingInput::Texts(t) if t.len() == 2));
+        assert!(matches!(input("[1, 2, 3]"), EmbeddingInput::Tokens(t) if t == [1, 2, 3]));
+        assert!(matches!(input("[[1], [2, 3]]"), EmbeddingInput::TokenLists(t) if t.len() == 2));
+        assert!(matches!(input("[]"), EmbeddingInput::Texts(t) if t.is_empty()));
+        assert!(matches!(input(r#"["a", 1]"#), EmbeddingInput::Text(t) if t.starts_with("error")));
+    }
+
+    #[test]
+    fn embedding_requests_collect_unknown_fields() {
+        let r: EmbeddingRequest = serde_json::from_str(
+            r#"{"model": "m", "input": "x", "encoding_format": "base64", "dimensions": 384,
+                "user": "u", "frobnicate": true}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(r.encoding_format.as_deref(), Some("base64"));
+        assert_eq!(r.dimensions, Some(384));
+        assert_eq!(r.unknown.keys().collect::<Vec<_>>(), ["frobnicate"]);
+    }
+
+    #[test]
+    fn embedding_vectors_serialize_as_openai_sends_them() {
+        let list = EmbeddingList {
+            object: "list".into(),
+            data: vec![Embedding {
+                object: "embedding".into(),
+                index: 0,
+                embedding: EmbeddingVector::Float(vec![0.5, -1.0]),
+            }],
+            model: "m".into(),
+            usage: EmbeddingUsage::new(3),
+        };
+        assert_eq!(
+            serde_json::to_value(&list).unwrap_or_default(),
+            serde_json::json!({"object": "list", "model": "m",
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -1.0]}],
+                "usage": {"prompt_tokens": 3, "total_tokens": 3}})
+        );
     }
 }

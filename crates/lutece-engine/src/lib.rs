@@ -7,8 +7,12 @@
 //!
 //! Everything that touches llama.cpp lives in `model.rs` and `batcher.rs`; the rest (sampling,
 //! stop sequences, UTF-8 streaming, chat templates) is plain Rust, tested on its own.
+//!
+//! An [`Embedder`] (in [`embed`]) is the other kind of model: a BERT sentence-embedding model
+//! (safetensors), tokenised and run in plain Rust, without llama.cpp.
 
 mod batcher;
+pub mod embed;
 mod model;
 pub mod sampling;
 pub mod template;
@@ -16,6 +20,7 @@ pub mod testing;
 pub mod text;
 
 pub use batcher::{Event, FinishReason, GenerateRequest, Usage};
+pub use embed::{EmbedError, Embedder};
 pub use model::{Engine, EngineOptions, ModelInfo};
 pub use sampling::SamplingParams;
 pub use template::{ChatMessage, ChatTemplate, TemplateError};

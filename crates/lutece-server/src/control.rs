@@ -272,9 +272,14 @@ pub struct LocalControl {
 }
 
 impl LocalControl {
-    /// Deploys a model of the platform to every tenant (one replica, in the operator's
-    /// tenant), once per data directory: a deployment the operator deletes stays deleted.
-    pub async fn deploy_platform_model(&self, name: &str) -> Result<(), ApiError> {
+    /// Deploys a model of the platform to every tenant (one replica reserving `replica`, in
+    /// the operator's tenant), once per data directory: a deployment the operator deletes
+    /// stays deleted.
+    pub async fn deploy_platform_model(
+        &self,
+        name: &str,
+        replica: lutece_core::Resources,
+    ) -> Result<(), ApiError> {
         let state = &self.state;
         let done = format!("platform_model_deployed:{name}");
         if state.store.meta(&done).await?.is_some() {
@@ -293,11 +298,7 @@ impl LocalControl {
             model: Some(name.to_owned()),
             project: "platform".to_owned(),
             command: crate::routes::deployments::worker_command(state, name, name)?,
-            per_replica: lutece_core::Resources {
-                cpus_milli: 1000,
-                memory_bytes: 1 << 30,
-                gpus: 0,
-            },
+            per_replica: replica,
             replicas: 1,
             shared: true,
             created_at: now_ms(),

@@ -2,11 +2,11 @@
 
 use axum::http::StatusCode;
 use lutece_api::openai::Sampling;
-use lutece_engine::{EngineError, Event, FinishReason, GenerateRequest, SamplingParams, Usage};
+use lutece_engine::{
+    Engine, EngineError, Event, FinishReason, GenerateRequest, SamplingParams, Usage,
+};
 use lutece_gateway::OpenAiError;
 use tokio::sync::mpsc::UnboundedReceiver;
-
-use crate::Worker;
 
 /// The most choices one request may ask for.
 const MAX_N: u32 = 16;
@@ -78,12 +78,12 @@ pub(crate) fn requests(
 
 /// Starts every request; none runs if one is refused.
 pub(crate) fn start(
-    worker: &Worker,
+    engine: &Engine,
     requests: Vec<GenerateRequest>,
 ) -> Result<Vec<UnboundedReceiver<Event>>, OpenAiError> {
     requests
         .into_iter()
-        .map(|r| worker.engine.generate(r).map_err(engine_error))
+        .map(|r| engine.generate(r).map_err(engine_error))
         .collect()
 }
 

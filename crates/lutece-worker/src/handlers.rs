@@ -12,7 +12,7 @@ use lutece_api::openai::{
     ChunkChoice, Completion, CompletionChoice, CompletionRequest, Delta, ErrorResponse, Model,
     ModelList, Prompt, Usage,
 };
-use lutece_engine::{ChatMessage, Event};
+use lutece_engine::{ChatMessage, Engine, Event};
 use lutece_gateway::body::refuse_unknown;
 use lutece_gateway::{OpenAiError, OpenAiJson, sse};
 use tokio::sync::mpsc;
@@ -44,12 +44,25 @@ fn model_card(worker: &Worker) -> Model {
     }
 }
 
-fn check_model(worker: &Worker, model: &str) -> Result<(), OpenAiError> {
+pub(crate) fn check_model(worker: &Worker, model: &str) -> Result<(), OpenAiError> {
     if model == worker.model_id {
         Ok(())
     } else {
         Err(OpenAiError::model_not_found(model))
     }
+}
+
+/// The generation engine; an embedding model cannot complete text.
+fn generator(worker: &Worker) -> Result<&Engine, OpenAiError> {
+    worker.engine().ok_or_else(|| {
+        OpenAiError::invalid_param(
+            "model",
+            format!(
+                "model {} is an embedding model: it serves /v1/embeddings, not completions",
+                worker.model_id
+            ),
+        )
+    })
 }
 
 pub(crate) async fn chat(
@@ -58,6 +71,7 @@ pub(crate) async fn chat(
 ) -> Result<Response, OpenAiError> {
     refuse_unknown(&request.unknown)?;
     check_model(&worker, &request.model)?;
+    let engine = generator(&worker)?;
     if request
         .tools
         .as_ref()
@@ -75,15 +89,14 @@ pub(crate) async fn chat(
         ));
     }
     let messages = conversation(&request)?;
-    let prompt = worker
-        .engine
+    let prompt = engine
         .chat_prompt(&messages)
         .map_err(generate::engine_error)?;
-    let tokens = worker.engine.tokenize(&prompt);
+    let tokens = engine.tokenize(&prompt);
     let prompt_tokens = tokens.len() as u64;
     let max_tokens = request.max_completion_tokens.or(request.max_tokens);
     let requests = generate::requests(&request.sampling, max_tokens, tokens)?;
-    let receivers = generate::start(&worker, requests)?;
+    let receivers = generate::start(engine, requests)?;
     let id = new_id("chatcmpl");
     let created = crate::unix_now();
     if request.sampling.wants_stream() {
@@ -171,6 +184,7 @@ pub(crate) async fn completions(
 ) -> Result<Response, OpenAiError> {
     refuse_unknown(&request.unknown)?;
     check_model(&worker, &request.model)?;
+    let engine = generator(&worker)?;
     if request.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
         return Err(OpenAiError::invalid_param(
             "suffix",
@@ -191,14 +205,14 @@ pub(crate) async fn completions(
     let mut receivers = Vec::new();
     let mut prompt_tokens = 0u64;
     for prompt in &prompts {
-        let tokens = worker.engine.tokenize(prompt);
+        let tokens = engine.tokenize(prompt);
         prompt_tokens += tokens.len() as u64;
         let requests =
             generate::requests(&request.sampling, request.max_tokens.or(Some(16)), tokens)?;
         receivers.extend(requests.into_iter().map(|r| (prompt.clone(), r)));
     }
     let (texts, requests): (Vec<String>, Vec<_>) = receivers.into_iter().unzip();
-    let receivers = generate::start(&worker, requests)?;
+    let receivers = generate::start(engine, requests)?;
     let id = new_id("cmpl");
     let created = crate::unix_now();
     if request.sampling.wants_stream() {

@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use crate::{Worker, router};
 
+mod embeddings;
+
 async fn start() -> String {
     let worker = tokio::task::spawn_blocking(|| {
         let mut options = EngineOptions::new(lutece_engine::testing::default_model());
@@ -103,6 +105,10 @@ async fn chat_completions_stream_and_errors() {
     let mut hot = ask.clone();
     hot["temperature"] = json!(7);
     assert_eq!(post(&base, "/v1/chat/completions", hot).await.0, 400);
+    let embed = json!({"model": "smollm2-135m-instruct", "input": "hello"});
+    let (status, body) = post(&base, "/v1/embeddings", embed).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("is a generative model"), "{body}");
     let long = json!({"model": "smollm2-135m-instruct",
         "messages": [{"role": "user", "content": "word ".repeat(3000)}]});
     let (status, body) = post(&base, "/v1/chat/completions", long).await;

