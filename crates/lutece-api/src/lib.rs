@@ -8,6 +8,7 @@ mod deployments;
 mod error;
 mod fleet;
 mod jobs;
+mod models;
 pub mod openai;
 mod tenancy;
 
@@ -19,6 +20,7 @@ pub use deployments::{CreateDeployment, Deployment, Replica, ScaleDeployment};
 pub use error::{ErrorBody, ErrorDetail};
 pub use fleet::{Gpu, Node, TokenUsage, UsageRow};
 pub use jobs::{Job, JobResources, JobSpec, Quantity, ResourceRequest, Task};
+pub use models::{ImportModel, ModelKind, PlatformModel};
 pub use tenancy::{
     ApiKey, CreateKey, CreateTenant, CreatedKey, Role, Tenant, TenantLimits, WhoAmI,
 };

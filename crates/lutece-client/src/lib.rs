@@ -7,8 +7,9 @@ pub use control::HttpControl;
 pub use reqwest::{Method, StatusCode};
 
 use lutece_api::{
-    ApiKey, CreateDeployment, CreateKey, CreateTenant, CreatedKey, Deployment, ErrorBody, Job,
-    JobSpec, Node, ScaleDeployment, Tenant, TenantLimits, TokenUsage, UsageRow, WhoAmI,
+    ApiKey, CreateDeployment, CreateKey, CreateTenant, CreatedKey, Deployment, ErrorBody,
+    ImportModel, Job, JobSpec, Node, PlatformModel, ScaleDeployment, Tenant, TenantLimits,
+    TokenUsage, UsageRow, WhoAmI,
 };
 use reqwest::{RequestBuilder, Response};
 use serde::Serialize;
@@ -198,6 +199,20 @@ impl Client {
 
     pub async fn delete_deployment(&self, name: &str) -> Result<()> {
         let path = format!("/api/v1/deployments/{}", encode(name));
+        self.send(self.request(Method::DELETE, &path)).await?;
+        Ok(())
+    }
+
+    pub async fn import_model(&self, request: &ImportModel) -> Result<PlatformModel> {
+        self.post("/api/v1/models", request).await
+    }
+
+    pub async fn list_models(&self) -> Result<Vec<PlatformModel>> {
+        self.get("/api/v1/models").await
+    }
+
+    pub async fn remove_model(&self, name: &str) -> Result<()> {
+        let path = format!("/api/v1/models/{}", encode(name));
         self.send(self.request(Method::DELETE, &path)).await?;
         Ok(())
     }

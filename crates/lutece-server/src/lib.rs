@@ -215,7 +215,7 @@ async fn bootstrap(store: &Store, admin_key: Option<&str>) -> Result<Option<Stri
 
 /// Every route of the API.
 pub(crate) fn router(state: AppState) -> Router {
-    use routes::{agent, deployments, fleet, jobs, tenancy};
+    use routes::{agent, deployments, fleet, jobs, models, tenancy};
     let api = Router::new()
         .route("/health", get(health))
         .route("/whoami", get(tenancy::whoami))
@@ -244,6 +244,8 @@ pub(crate) fn router(state: AppState) -> Router {
                 .patch(deployments::scale)
                 .delete(deployments::delete),
         )
+        .route("/models", post(models::import).get(models::list))
+        .route("/models/{name}", get(models::get).delete(models::remove))
         .route("/nodes", get(fleet::list_nodes))
         .route("/nodes/join-tokens", post(fleet::create_join_token))
         .route("/usage", get(fleet::usage))

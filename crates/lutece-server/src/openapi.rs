@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document served at `/api/openapi.json`.
 
-use crate::routes::{deployments, fleet, jobs, tenancy};
+use crate::routes::{deployments, fleet, jobs, models, tenancy};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::logs,
         fleet::list_nodes, fleet::create_join_token, fleet::usage, fleet::token_usage,
         deployments::create, deployments::list, deployments::get, deployments::scale, deployments::delete,
+        models::import, models::list, models::get, models::remove,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

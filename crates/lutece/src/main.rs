@@ -61,6 +61,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Tenants(command) => cli::client_cmds::tenants(command).await,
         Command::Keys(command) => cli::client_cmds::keys(command).await,
         Command::Deploy(command) => cli::deploy::run(command).await,
+        Command::Models(command) => cli::models_cmd::run(command).await,
         Command::Nodes(command) => cli::client_cmds::nodes(command).await,
         Command::Usage(args) => cli::client_cmds::usage(args).await,
         Command::Whoami(args) => cli::client_cmds::whoami(args).await,

@@ -1,7 +1,15 @@
 //! The platform's models: files in the models directory of the data directory, named by the
 //! id clients use: `NAME.gguf` (a generative model) or `NAME/` (a model of several files).
 
+mod gguf;
+mod import;
+mod safetensors;
+
+pub(crate) use import::import;
+
 use std::path::{Path, PathBuf};
+
+use lutece_api::{ModelKind, PlatformModel};
 
 /// The file or directory of model `name`, if the platform has it.
 pub(crate) fn find(models_dir: &Path, name: &str) -> Option<PathBuf> {
@@ -32,6 +40,53 @@ pub(crate) fn list(models_dir: &Path) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// Model `name` as the API shows it, if the platform has it.
+pub(crate) fn describe(models_dir: &Path, name: &str) -> Option<PlatformModel> {
+    let path = find(models_dir, name)?;
+    let (kind, bytes) = if path.is_dir() {
+        (ModelKind::Embedding, bytes_under(&path))
+    } else {
+        (ModelKind::Generative, std::fs::metadata(&path).ok()?.len())
+    };
+    Some(PlatformModel {
+        name: name.to_owned(),
+        kind,
+        bytes,
+        sha256: None,
+    })
+}
+
+/// Removes model `name`: renamed out of sight in one step, then deleted; false if the
+/// platform does not have it.
+pub(crate) fn remove(models_dir: &Path, name: &str) -> std::io::Result<bool> {
+    let Some(path) = find(models_dir, name) else {
+        return Ok(false);
+    };
+    let hidden = models_dir.join(format!(".removing-{name}"));
+    std::fs::rename(&path, &hidden)?;
+    if hidden.is_dir() {
+        std::fs::remove_dir_all(&hidden)?;
+    } else {
+        std::fs::remove_file(&hidden)?;
+    }
+    Ok(true)
+}
+
+/// The bytes of every file under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&entry.path()),
+            Ok(_) => entry.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 #[cfg(test)]

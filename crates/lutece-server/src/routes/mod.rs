@@ -4,4 +4,5 @@ pub(crate) mod agent;
 pub(crate) mod deployments;
 pub(crate) mod fleet;
 pub(crate) mod jobs;
+pub(crate) mod models;
 pub(crate) mod tenancy;

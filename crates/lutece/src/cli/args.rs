@@ -38,6 +38,9 @@ pub(crate) enum Command {
     /// Models served on replicas placed by the scheduler, behind /v1.
     #[command(subcommand)]
     Deploy(DeployCommand),
+    /// The platform's models, which deployments serve: list, import (air-gapped), remove.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// The nodes of the fleet.
     #[command(subcommand)]
     Nodes(NodesCommand),
@@ -303,6 +306,33 @@ pub(crate) enum DeployCommand {
     },
     /// Stop every replica and remove the deployment.
     Delete {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelsCommand {
+    /// List the platform's models.
+    List(ClientArgs),
+    /// Copy a model into the platform (operator): a GGUF file, or a sentence-transformers
+    /// directory for embeddings. The control plane reads PATH, so run this on its machine;
+    /// nothing is fetched from any network.
+    Import {
+        /// The GGUF file or the model directory.
+        path: PathBuf,
+        /// The model's id; by default the file or directory name, lowercased.
+        #[arg(long)]
+        name: Option<String>,
+        /// The SHA-256 the file (for a directory, its model.safetensors) must have.
+        #[arg(long)]
+        sha256: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a model no deployment serves (operator).
+    Rm {
         name: String,
         #[command(flatten)]
         client: ClientArgs,

@@ -6,6 +6,7 @@ pub(crate) mod config;
 pub(crate) mod deploy;
 pub(crate) mod jobs;
 pub(crate) mod models;
+pub(crate) mod models_cmd;
 pub(crate) mod output;
 pub(crate) mod roles;
 pub(crate) mod sim;

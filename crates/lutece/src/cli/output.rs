@@ -3,7 +3,9 @@
 use crate::cli::args::OutputFormat;
 use anyhow::Result;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use lutece_api::{ApiKey, Deployment, Job, Node, Tenant, TokenUsage, UsageRow};
+use lutece_api::{
+    ApiKey, Deployment, Job, ModelKind, Node, PlatformModel, Tenant, TokenUsage, UsageRow,
+};
 use serde::Serialize;
 
 /// Prints `value` as JSON, or as the table `table` builds.
@@ -258,6 +260,23 @@ pub(crate) fn deployments(deployments: &Vec<Deployment>) -> Table {
             bytes(d.resources.memory_bytes),
             d.resources.gpus_per_node.to_string(),
             if d.shared { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn models(models: &Vec<PlatformModel>) -> Table {
+    let mut table = new_table(&["NAME", "KIND", "SIZE", "SHA-256"]);
+    for m in models {
+        table.add_row(vec![
+            m.name.clone(),
+            match m.kind {
+                ModelKind::Generative => "generative",
+                ModelKind::Embedding => "embedding",
+            }
+            .to_owned(),
+            bytes(m.bytes),
+            or_dash(m.sha256.as_ref()),
         ]);
     }
     table

@@ -82,6 +82,7 @@ async fn the_openai_sdk_talks_to_the_default_model() {
 
     tokens_are_metered_per_key_and_model(&platform).await;
     deployments_are_scheduled_restarted_and_private(&platform).await;
+    crate::models::models_are_imported_checked_and_served(&platform).await;
 }
 
 /// A tenant's own deployment: placed by the scheduler as replica jobs, routed to when healthy,

@@ -1,0 +1,40 @@
+//! `lutece models`: the platform's models. `import` is how an air-gapped platform gets one.
+
+use anyhow::{Context, Result};
+use lutece_api::ImportModel;
+
+use crate::cli::args::ModelsCommand;
+use crate::cli::client_cmds::client;
+use crate::cli::output;
+
+pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
+    match command {
+        ModelsCommand::List(args) => {
+            let models = client(&args)?.list_models().await?;
+            output::print(args.output, &models, output::models)?;
+        }
+        ModelsCommand::Import {
+            path,
+            name,
+            sha256,
+            client: args,
+        } => {
+            // The control plane reads the path: make it absolute here, where it was typed.
+            let path = std::fs::canonicalize(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let path = path
+                .to_str()
+                .with_context(|| format!("{} is not valid UTF-8", path.display()))?
+                .to_owned();
+            eprintln!("importing {path} (copied and checked by the control plane) …");
+            let request = ImportModel { path, name, sha256 };
+            let model = client(&args)?.import_model(&request).await?;
+            output::print(args.output, &vec![model], output::models)?;
+        }
+        ModelsCommand::Rm { name, client: args } => {
+            client(&args)?.remove_model(&name).await?;
+            eprintln!("removed model {name}");
+        }
+    }
+    Ok(0)
+}
