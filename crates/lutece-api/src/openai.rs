@@ -328,6 +328,9 @@ impl Default for EmbeddingInput {
 /// The answer to `POST /v1/embeddings`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmbeddingList {
+    /// Mistral's answer has one (`embd-…`); OpenAI's SDK ignores it.
+    #[serde(default)]
+    pub id: String,
     /// `"list"`.
     pub object: String,
     pub data: Vec<Embedding>,
@@ -381,6 +384,36 @@ pub struct Model {
     pub object: String,
     pub created: u64,
     pub owned_by: String,
+    /// Mistral's card only: `"base"`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub card_type: Option<String>,
+    /// Mistral's card only: what the model can do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+}
+
+impl Model {
+    /// OpenAI's card.
+    pub fn new(id: impl Into<String>, created: u64) -> Self {
+        Self {
+            id: id.into(),
+            object: "model".into(),
+            created,
+            owned_by: "lutece".into(),
+            card_type: None,
+            capabilities: None,
+        }
+    }
+}
+
+/// Mistral's model capabilities (the ones that apply here; its SDK defaults the rest to false).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub completion_chat: bool,
+    pub completion_fim: bool,
+    pub function_calling: bool,
+    pub fine_tuning: bool,
+    pub vision: bool,
 }
 
 /// OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`.
@@ -457,6 +490,7 @@ mod tests {
     #[test]
     fn embedding_vectors_serialize_as_openai_sends_them() {
         let list = EmbeddingList {
+            id: "embd-1".into(),
             object: "list".into(),
             data: vec![Embedding {
                 object: "embedding".into(),
@@ -468,7 +502,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&list).unwrap_or_default(),
-            serde_json::json!({"object": "list", "model": "m",
+            serde_json::json!({"id": "embd-1", "object": "list", "model": "m",
                 "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -1.0]}],
                 "usage": {"prompt_tokens": 3, "total_tokens": 3}})
         );

@@ -7,6 +7,7 @@ pub mod body;
 pub mod error;
 pub mod limits;
 pub mod metering;
+pub mod mistral;
 pub mod sse;
 
 pub use body::OpenAiJson;

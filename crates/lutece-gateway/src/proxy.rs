@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
+use lutece_api::ModelKind;
 use lutece_api::openai::{Model, ModelList};
 
 use crate::body::MAX_BODY_BYTES;
@@ -91,13 +92,15 @@ impl<A: Authenticator> Gateway<A> {
     }
 }
 
-/// `/v1/models`, `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`.
+/// `/v1/models`, `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`; the same under
+/// `/mistral/v1` in Mistral's dialect (see [`crate::mistral`]).
 pub fn router<A: Authenticator>(gateway: Arc<Gateway<A>>) -> Router {
     Router::new()
         .route("/v1/models", get(models::<A>))
         .route("/v1/chat/completions", post(forward::<A>))
         .route("/v1/completions", post(forward::<A>))
         .route("/v1/embeddings", post(forward::<A>))
+        .nest("/mistral", crate::mistral::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(gateway)
 }
@@ -106,7 +109,16 @@ async fn models<A: Authenticator>(
     State(gateway): State<Arc<Gateway<A>>>,
     headers: HeaderMap,
 ) -> Result<Json<ModelList>, OpenAiError> {
-    let caller = gateway.caller(&headers).await?;
+    model_list(&gateway, &headers, |_, card| card).await
+}
+
+/// The models the caller may use, each card shaped by `card`.
+pub(crate) async fn model_list<A: Authenticator>(
+    gateway: &Gateway<A>,
+    headers: &HeaderMap,
+    card: impl Fn(ModelKind, Model) -> Model,
+) -> Result<Json<ModelList>, OpenAiError> {
+    let caller = gateway.caller(headers).await?;
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -114,12 +126,7 @@ async fn models<A: Authenticator>(
         .routes
         .models(&caller.tenant_id)
         .into_iter()
-        .map(|id| Model {
-            id,
-            object: "model".into(),
-            created,
-            owned_by: "lutece".into(),
-        })
+        .map(|(id, kind)| card(kind, Model::new(id, created)))
         .collect();
     Ok(Json(ModelList {
         object: "list".into(),
@@ -133,7 +140,7 @@ struct Routing {
     model: Option<serde_json::Value>,
 }
 
-async fn forward<A: Authenticator>(
+pub(crate) async fn forward<A: Authenticator>(
     State(gateway): State<Arc<Gateway<A>>>,
     uri: axum::http::Uri,
     headers: HeaderMap,

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use lutece_api::ModelKind;
+
 /// Who may call a model: one tenant (its id), or everyone.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
@@ -45,7 +47,21 @@ impl Drop for InFlight {
 /// rather than 404) while it is deployed, even with no replica ready.
 #[derive(Debug, Default)]
 pub struct Routes {
-    models: RwLock<BTreeMap<ModelKey, Vec<Arc<Upstream>>>>,
+    models: RwLock<BTreeMap<ModelKey, Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    kind: ModelKind,
+    replicas: Vec<Arc<Upstream>>,
+}
+
+/// One deployed model as the control plane describes it to [`Routes::sync`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub kind: ModelKind,
+    /// The base URLs of its healthy replicas.
+    pub replicas: Vec<String>,
 }
 
 /// What happened when asking for a replica.
@@ -60,11 +76,18 @@ pub enum Pick {
 impl Routes {
     /// Replaces the whole table: every deployed model with the base URLs of its healthy
     /// replicas. Replicas that stay keep their in-flight counts.
-    pub fn sync(&self, desired: BTreeMap<ModelKey, Vec<String>>) {
+    pub fn sync(&self, desired: BTreeMap<ModelKey, Route>) {
         let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
         let mut next = BTreeMap::new();
-        for (key, urls) in desired {
-            let old = models.remove(&key).unwrap_or_default();
+        for (
+            key,
+            Route {
+                kind,
+                replicas: urls,
+            },
+        ) in desired
+        {
+            let old = models.remove(&key).map(|e| e.replicas).unwrap_or_default();
             let mut replicas: Vec<Arc<Upstream>> = Vec::with_capacity(urls.len());
             for url in urls {
                 if replicas.iter().any(|u| u.base_url == url) {
@@ -78,7 +101,7 @@ impl Routes {
                     })
                 }));
             }
-            next.insert(key, replicas);
+            next.insert(key, Entry { kind, replicas });
         }
         *models = next;
     }
@@ -88,21 +111,29 @@ impl Routes {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         models
             .get(key)
-            .map(|r| r.iter().map(|u| u.base_url.clone()).collect())
+            .map(|e| e.replicas.iter().map(|u| u.base_url.clone()).collect())
             .unwrap_or_default()
     }
 
-    /// The models `tenant` may call that have at least one healthy replica.
-    pub fn models(&self, tenant: &str) -> Vec<String> {
+    /// The models `tenant` may call that have at least one healthy replica, with their kinds
+    /// (a tenant's own model hides a shared one of the same name).
+    pub fn models(&self, tenant: &str) -> Vec<(String, ModelKind)> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<String> = models
-            .iter()
-            .filter(|((scope, _), replicas)| visible(scope, tenant) && !replicas.is_empty())
-            .map(|((_, name), _)| name.clone())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+        let mut found: BTreeMap<&str, (bool, ModelKind)> = BTreeMap::new();
+        for ((scope, name), entry) in models.iter() {
+            if !visible(scope, tenant) || entry.replicas.is_empty() {
+                continue;
+            }
+            let own = matches!(scope, Scope::Tenant(_));
+            let slot = found.entry(name).or_insert((own, entry.kind));
+            if own {
+                *slot = (own, entry.kind);
+            }
+        }
+        found
+            .into_iter()
+            .map(|(name, (_, kind))| (name.to_owned(), kind))
+            .collect()
     }
 
     /// The replica of `model`, as `tenant` sees it, with the fewest requests in flight.
@@ -113,6 +144,7 @@ impl Routes {
             .or_else(|| models.get(&(Scope::Shared, model.to_owned())))
             .ok_or(Pick::Unknown)?;
         let best = replicas
+            .replicas
             .iter()
             .min_by_key(|u| u.in_flight.load(Ordering::Relaxed))
             .ok_or(Pick::NoReplica)?;
@@ -157,16 +189,26 @@ fn visible(scope: &Scope, tenant: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn table(entries: &[(Scope, &str, &[&str])]) -> BTreeMap<ModelKey, Vec<String>> {
+    fn table(entries: &[(Scope, &str, &[&str])]) -> BTreeMap<ModelKey, Route> {
         entries
             .iter()
             .map(|(scope, name, urls)| {
-                (
-                    (scope.clone(), (*name).to_owned()),
-                    urls.iter().map(|u| (*u).to_owned()).collect(),
-                )
+                let kind = if name.starts_with("embed") {
+                    ModelKind::Embedding
+                } else {
+                    ModelKind::Generative
+                };
+                let route = Route {
+                    kind,
+                    replicas: urls.iter().map(|u| (*u).to_owned()).collect(),
+                };
+                ((scope.clone(), (*name).to_owned()), route)
             })
             .collect()
+    }
+
+    fn names(models: Vec<(String, ModelKind)>) -> Vec<String> {
+        models.into_iter().map(|(name, _)| name).collect()
     }
 
     #[test]
@@ -209,9 +251,19 @@ mod tests {
                 &["http://alpha-base"],
             ),
             (Scope::Tenant("alpha".into()), "secret", &["http://alpha"]),
+            (Scope::Shared, "embed", &["http://e"]),
+            (Scope::Tenant("alpha".into()), "embed", &["http://alpha-e"]),
         ]));
-        assert_eq!(routes.models("alpha"), ["base", "secret"]);
-        assert_eq!(routes.models("beta"), ["base"]);
+        // Kinds come with the names; a tenant's own model of a name is the one it sees.
+        assert_eq!(
+            routes.models("beta"),
+            [
+                ("base".to_owned(), ModelKind::Generative),
+                ("embed".to_owned(), ModelKind::Embedding)
+            ]
+        );
+        assert_eq!(names(routes.models("alpha")), ["base", "embed", "secret"]);
+        assert_eq!(names(routes.models("beta")), ["base", "embed"]);
         assert_eq!(routes.pick("beta", "secret").unwrap_err(), Pick::Unknown);
         let url = |tenant| {
             routes

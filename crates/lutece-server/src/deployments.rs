@@ -4,8 +4,10 @@
 
 use crate::auth::new_id;
 use crate::state::{AppState, now_ms};
+use lutece_api::ModelKind;
 use lutece_core::JobState;
-use lutece_gateway::{HealthCheck, Scope, routing::ModelKey};
+use lutece_gateway::routing::{ModelKey, Route};
+use lutece_gateway::{HealthCheck, Scope};
 use lutece_store::{DeploymentRow, NewJob, ReplicaRow};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -175,15 +177,35 @@ async fn probe_once(
         })
     });
     let results = futures_util::future::join_all(checks).await;
-    let mut table: BTreeMap<ModelKey, Vec<String>> =
-        deployments.iter().map(|d| (scope(d), Vec::new())).collect();
+    let mut table: BTreeMap<ModelKey, Route> = deployments
+        .iter()
+        .map(|d| {
+            let route = Route {
+                kind: kind_of(state, d),
+                replicas: Vec::new(),
+            };
+            (scope(d), route)
+        })
+        .collect();
     for (key, url, healthy) in results {
         if healthy {
-            table.entry(key).or_default().push(url);
+            if let Some(route) = table.get_mut(&key) {
+                route.replicas.push(url);
+            }
         }
     }
     state.routes.sync(table);
     Ok(())
+}
+
+/// What a deployment serves: a platform model's kind, as its files tell it; an external
+/// engine is taken to generate text.
+fn kind_of(state: &AppState, deployment: &DeploymentRow) -> ModelKind {
+    deployment
+        .model
+        .as_deref()
+        .and_then(|m| crate::models::kind(&state.models_dir, m))
+        .unwrap_or(ModelKind::Generative)
 }
 
 #[cfg(test)]

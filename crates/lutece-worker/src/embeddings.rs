@@ -103,6 +103,7 @@ pub(crate) async fn embeddings(
         })
         .collect();
     Ok(Json(EmbeddingList {
+        id: crate::generate::new_id("embd"),
         object: "list".into(),
         data,
         model: request.model,

@@ -36,12 +36,7 @@ pub(crate) async fn models(State(worker): State<Arc<Worker>>) -> Json<ModelList>
 }
 
 fn model_card(worker: &Worker) -> Model {
-    Model {
-        id: worker.model_id.clone(),
-        object: "model".into(),
-        created: worker.created,
-        owned_by: "lutece".into(),
-    }
+    Model::new(&worker.model_id, worker.created)
 }
 
 pub(crate) fn check_model(worker: &Worker, model: &str) -> Result<(), OpenAiError> {

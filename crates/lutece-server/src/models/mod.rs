@@ -42,6 +42,16 @@ pub(crate) fn list(models_dir: &Path) -> Vec<String> {
     names
 }
 
+/// What model `name` is, told by its files, if the platform has it.
+pub(crate) fn kind(models_dir: &Path, name: &str) -> Option<ModelKind> {
+    let path = find(models_dir, name)?;
+    Some(if path.is_dir() {
+        ModelKind::Embedding
+    } else {
+        ModelKind::Generative
+    })
+}
+
 /// Model `name` as the API shows it, if the platform has it.
 pub(crate) fn describe(models_dir: &Path, name: &str) -> Option<PlatformModel> {
     let path = find(models_dir, name)?;

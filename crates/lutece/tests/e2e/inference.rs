@@ -10,7 +10,7 @@ const MODEL: &str = "smollm2-135m-instruct";
 const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_openai_sdk_talks_to_the_default_model() {
+async fn the_openai_and_mistral_sdks_talk_to_the_default_models() {
     let platform = Platform::start("inference", &["--models"]);
     let http = reqwest::Client::new();
     let models_url = format!("{}/v1/models", platform.url);
@@ -76,6 +76,25 @@ async fn the_openai_sdk_talks_to_the_default_model() {
     assert!(
         output.status.success(),
         "the openai SDK checks failed (is `pip install openai` done?):\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The mistralai SDK, on Mistral's dialect of the same API.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/mistral_sdk.py");
+    let output = Command::new("python3")
+        .args([
+            script,
+            &platform.url,
+            &platform.admin_key,
+            MODEL,
+            EMBEDDING_MODEL,
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the mistralai SDK checks failed (is `pip install mistralai` done?):\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
