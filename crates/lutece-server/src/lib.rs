@@ -134,7 +134,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         check_programs: config.check_programs,
         routes: Arc::clone(&routes),
         models_dir: config.data_dir.join("models"),
+        models_lock: Arc::default(),
     };
+    // What a killed import or removal left behind.
+    models::clean_up(&state.models_dir);
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.listen,
         source,

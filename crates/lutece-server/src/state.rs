@@ -25,6 +25,9 @@ pub(crate) struct AppState {
     pub(crate) routes: Arc<Routes>,
     /// Where the platform's model files are: `NAME.gguf`, or a directory `NAME/`.
     pub(crate) models_dir: PathBuf,
+    /// Held while a model appears or disappears, and while a deployment of a model is
+    /// created: a model a deployment serves is never removed under it.
+    pub(crate) models_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// One `Notify` per node, to end an agent's long-poll when its work changes; and when each

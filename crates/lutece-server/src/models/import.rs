@@ -22,8 +22,13 @@ const EMBEDDING_OPTIONAL: [&str; 3] = [
     "1_Pooling/config.json",
 ];
 
-/// Imports the model `request` names into `models_dir` (blocking: run it on a blocking thread).
-pub(crate) fn import(models_dir: &Path, request: ImportModel) -> Result<PlatformModel, ApiError> {
+/// Imports the model `request` names into `models_dir` (blocking: run it on a blocking thread),
+/// with `place` holding the models lock while the checked copy takes its name.
+pub(crate) fn import(
+    models_dir: &Path,
+    request: ImportModel,
+    place: impl FnOnce(&dyn Fn() -> Result<(), ApiError>) -> Result<(), ApiError>,
+) -> Result<PlatformModel, ApiError> {
     let source = PathBuf::from(&request.path);
     if !source.is_absolute() {
         return Err(ApiError::invalid(
@@ -38,8 +43,13 @@ pub(crate) fn import(models_dir: &Path, request: ImportModel) -> Result<Platform
         .map_err(|e| ApiError::invalid("path", format!("cannot read {}: {e}", source.display())))?;
     let kind = if metadata.is_dir() {
         ModelKind::Embedding
-    } else {
+    } else if metadata.is_file() {
         ModelKind::Generative
+    } else {
+        return Err(ApiError::invalid(
+            "path",
+            format!("{} is neither a file nor a directory", source.display()),
+        ));
     };
     if kind == ModelKind::Embedding {
         let missing: Vec<&str> = EMBEDDING_REQUIRED
@@ -76,7 +86,7 @@ pub(crate) fn import(models_dir: &Path, request: ImportModel) -> Result<Platform
         return Err(ApiError::Conflict(format!("model {name} already exists")));
     }
     std::fs::create_dir_all(models_dir).map_err(internal)?;
-    let staging = Staging::create(models_dir.join(format!(".import-{name}")), &name)?;
+    let staging = Staging::create(models_dir.join(format!(".import-{name}-{}", super::unique())))?;
 
     let (weights, digest, bytes) = match kind {
         ModelKind::Generative => {
@@ -131,15 +141,26 @@ pub(crate) fn import(models_dir: &Path, request: ImportModel) -> Result<Platform
             ));
         }
     }
-    // Appear under the name in one step, and only if the name is still free.
-    if find(models_dir, &name).is_some() {
-        return Err(ApiError::Conflict(format!("model {name} already exists")));
-    }
+    // Appear under the name in one step, and only if the name is still free: a hard link
+    // never replaces a file, and a directory is never renamed onto one that has files.
     let destination = match kind {
         ModelKind::Generative => models_dir.join(format!("{name}.gguf")),
         ModelKind::Embedding => models_dir.join(&name),
     };
-    std::fs::rename(&weights, &destination).map_err(internal)?;
+    let taken = || ApiError::Conflict(format!("model {name} already exists"));
+    place(&|| {
+        if find(models_dir, &name).is_some() || destination.exists() {
+            return Err(taken());
+        }
+        let placed = match kind {
+            ModelKind::Generative => std::fs::hard_link(&weights, &destination),
+            ModelKind::Embedding => std::fs::rename(&weights, &destination),
+        };
+        placed.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty => taken(),
+            _ => internal(e),
+        })
+    })?;
     tracing::info!(model = %name, from = %source.display(), "model imported");
     Ok(PlatformModel {
         name,
@@ -149,19 +170,15 @@ pub(crate) fn import(models_dir: &Path, request: ImportModel) -> Result<Platform
     })
 }
 
-/// A hidden folder in the models directory that is removed, whatever it holds, when the
-/// import ends (what succeeded was renamed out of it).
+/// A hidden folder of its own in the models directory, removed whatever it holds when the
+/// import ends (what succeeded was linked or renamed out of it); one a killed server left is
+/// removed at the next start ([`super::clean_up`]).
 struct Staging(PathBuf);
 
 impl Staging {
-    fn create(path: PathBuf, name: &str) -> Result<Self, ApiError> {
-        match std::fs::create_dir(&path) {
-            Ok(()) => Ok(Self(path)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(ApiError::Conflict(
-                format!("model {name} is being imported already"),
-            )),
-            Err(e) => Err(internal(e)),
-        }
+    fn create(path: PathBuf) -> Result<Self, ApiError> {
+        std::fs::create_dir(&path).map_err(internal)?;
+        Ok(Self(path))
     }
 }
 

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 use lutece_api::{ModelKind, PlatformModel};
 
-/// The file or directory of model `name`, if the platform has it.
+/// The file or directory of model `name`, if the platform has it. A name that is not a valid
+/// name (a path, say) is no model: nothing outside the models directory is ever looked at.
 pub(crate) fn find(models_dir: &Path, name: &str) -> Option<PathBuf> {
+    lutece_core::validate_name(name).ok()?;
     let file = models_dir.join(format!("{name}.gguf"));
     if file.is_file() {
         return Some(file);
@@ -74,7 +76,7 @@ pub(crate) fn remove(models_dir: &Path, name: &str) -> std::io::Result<bool> {
     let Some(path) = find(models_dir, name) else {
         return Ok(false);
     };
-    let hidden = models_dir.join(format!(".removing-{name}"));
+    let hidden = models_dir.join(format!(".removing-{name}-{}", unique()));
     std::fs::rename(&path, &hidden)?;
     if hidden.is_dir() {
         std::fs::remove_dir_all(&hidden)?;
@@ -82,6 +84,40 @@ pub(crate) fn remove(models_dir: &Path, name: &str) -> std::io::Result<bool> {
         std::fs::remove_file(&hidden)?;
     }
     Ok(true)
+}
+
+/// Removes the hidden folders and files of imports and removals that a stopped server did not
+/// finish.
+pub(crate) fn clean_up(models_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(models_dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".import-") || name.starts_with(".removing-") {
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed what an unfinished model import or removal left")
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "cannot remove a leftover of a model import")
+                }
+            }
+        }
+    }
+}
+
+/// A suffix no other hidden folder of this process has.
+pub(crate) fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 /// The bytes of every file under `dir`.
@@ -118,6 +154,19 @@ mod tests {
         assert_eq!(find(&dir, "minilm"), Some(dir.join("minilm")));
         assert_eq!(find(&dir, "empty-dir"), None);
         assert!(list(&dir.join("absent")).is_empty());
+        // A path is not a name: nothing outside the directory is found.
+        std::fs::write(dir.with_extension("gguf"), "GGUF").unwrap();
+        let outside = format!("../{}", dir.file_name().unwrap().to_string_lossy());
+        assert_eq!(find(&dir, &outside), None);
+        assert_eq!(find(&dir, &dir.display().to_string()), None);
+        std::fs::remove_file(dir.with_extension("gguf")).unwrap();
+        // What a killed import or removal left goes at the next start; models stay.
+        std::fs::create_dir_all(dir.join(".import-big-1-0/1_Pooling")).unwrap();
+        std::fs::write(dir.join(".removing-old-1-1"), "GGUF").unwrap();
+        clean_up(&dir);
+        assert!(!dir.join(".import-big-1-0").exists());
+        assert!(!dir.join(".removing-old-1-1").exists());
+        assert_eq!(list(&dir), ["minilm", "smol"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

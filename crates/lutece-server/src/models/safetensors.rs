@@ -45,7 +45,7 @@ pub(crate) fn check(mut reader: impl Read, len: u64) -> Result<usize, Safetensor
         end = end.max(range.1);
         tensors += 1;
     }
-    let expected = 8 + header_len + end;
+    let expected = (8 + header_len).saturating_add(end);
     if expected != len {
         let what = if expected > len {
             "is truncated"

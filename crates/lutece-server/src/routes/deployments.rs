@@ -29,8 +29,11 @@ pub(crate) async fn create(
     if shared {
         caller.require(Role::Operator)?;
     }
+    // The model must not be removed between the check that it exists and the insert.
+    let held = state.models_lock.lock().await;
     let row = validate(&state, &caller, request, shared)?;
     state.store.create_deployment(&row).await?;
+    drop(held);
     tracing::info!(deployment = %row.name, tenant = %caller.tenant_name, "deployment created");
     state.reconcile.notify_one();
     let row = DeploymentRow {

@@ -6,6 +6,8 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::models;
 use crate::state::AppState;
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,7 +22,12 @@ pub(crate) async fn import(
 ) -> Result<(StatusCode, Json<PlatformModel>), ApiError> {
     caller.require(Role::Operator)?;
     let dir = state.models_dir.clone();
-    let model = tokio::task::spawn_blocking(move || models::import(&dir, request))
+    let lock = Arc::clone(&state.models_lock);
+    let place = move |appear: &dyn Fn() -> Result<(), ApiError>| {
+        let _held = lock.blocking_lock();
+        appear()
+    };
+    let model = tokio::task::spawn_blocking(move || models::import(&dir, request, place))
         .await
         .map_err(|e| ApiError::Internal(format!("the import stopped: {e}")))??;
     Ok((StatusCode::CREATED, Json(model)))
@@ -61,6 +68,8 @@ pub(crate) async fn remove(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Operator)?;
+    // No deployment of it may be created between the check and the removal.
+    let _held = state.models_lock.lock().await;
     let users: Vec<String> = state
         .store
         .list_deployments(None)

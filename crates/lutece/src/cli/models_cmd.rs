@@ -1,6 +1,6 @@
 //! `lutece models`: the platform's models. `import` is how an air-gapped platform gets one.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use lutece_api::ImportModel;
 
 use crate::cli::args::ModelsCommand;
@@ -19,9 +19,14 @@ pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
             sha256,
             client: args,
         } => {
-            // The control plane reads the path: make it absolute here, where it was typed.
-            let path = std::fs::canonicalize(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            // The control plane reads the path: a path that exists here is made absolute here,
+            // where it was typed; an absolute one that does not may exist on the control
+            // plane's machine, which says so if it does not.
+            let path = match std::fs::canonicalize(&path) {
+                Ok(path) => path,
+                Err(_) if path.is_absolute() => path,
+                Err(error) => bail!("cannot read {}: {error}", path.display()),
+            };
             let path = path
                 .to_str()
                 .with_context(|| format!("{} is not valid UTF-8", path.display()))?

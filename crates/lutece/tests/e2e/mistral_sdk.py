@@ -33,6 +33,7 @@ seeded = [client.chat.complete(model=model, messages=ask, temperature=1.0, rando
                                max_tokens=16).choices[0].message.content for _ in range(2)]
 assert seeded[0] == seeded[1], seeded
 client.chat.complete(model=model, messages=ask, max_tokens=4, safe_prompt=True)
+client.chat.complete(model=model, messages=ask, max_tokens=4, tool_choice="any")
 
 # Embeddings.
 e = client.embeddings.create(model=embedder, inputs=["A man is eating food.", "A man is eating a piece of bread."])

@@ -82,21 +82,46 @@ pub(crate) async fn models_are_imported_checked_and_served(platform: &Platform) 
         ],
         "already exists",
     );
+    // Read by the control plane, which says what is wrong with the path.
     refused(
         &["models", "import", "/no/such/model.gguf"],
-        "cannot read /no/such/model.gguf",
+        "cannot read /no/such/model.gguf: No such file or directory (os error 2) (at path)",
+    );
+    refused(
+        &["models", "import", "/dev/null"],
+        "is neither a file nor a directory",
     );
     // Only operators import.
     let created = json(&platform.cli(&["tenants", "create", "importer", "--output", "json"]));
     assert_eq!(created[0]["name"], "importer");
-    let key = json(&platform.cli(&["keys", "create", "--tenant", "importer", "--output", "json"]))
-        ["key"]
+    let key = json(&platform.cli(&[
+        "keys", "create", "--tenant", "importer", "--role", "admin", "--output", "json",
+    ]))["key"]
         .as_str()
         .unwrap()
         .to_owned();
-    let output = platform.cli_as(&key, &["models", "import", smol_path, "--name", "mine"]);
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("operator"), "{}", stderr(&output));
+    for args in [
+        &["models", "import", smol_path, "--name", "mine"][..],
+        &["models", "rm", "smollm2-135m-instruct"],
+    ] {
+        let output = platform.cli_as(&key, args);
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains("operator"), "{}", stderr(&output));
+    }
+    // A path is not a model name: nothing outside the models directory is looked at (here
+    // a .gguf file in the scratch folder).
+    let outside = text
+        .with_extension("")
+        .display()
+        .to_string()
+        .replace('/', "%2F");
+    let probe = reqwest::Client::new()
+        .get(format!("{}/api/v1/models/{outside}", platform.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 404);
 
     // Imported with its digest checked, listed, served, and removed once nothing serves it.
     let imported = json(&platform.cli(&[
