@@ -49,10 +49,12 @@ pub struct UsageRow {
     pub cpu_seconds_used: f64,
 }
 
-/// Tokens metered by the inference gateway (`/v1`) for one key on one model.
+/// Tokens metered by the inference gateway (`/v1`) for one key in one project on one model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenUsage {
     pub tenant: String,
+    /// The request's `OpenAI-Project` header, `default` without one.
+    pub project: String,
     pub key_id: String,
     pub model: String,
     pub requests: u64,

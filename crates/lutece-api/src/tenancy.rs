@@ -87,15 +87,21 @@ pub struct WhoAmI {
     pub role: Role,
 }
 
-/// `PUT /api/v1/tenants/{name}/limits`: the tenant's inference rate limits (operator). An absent
-/// limit is no limit. Requests over a limit get 429 with `retry-after`.
+/// Inference limits of a tenant (`PUT /api/v1/tenants/{name}/limits`, set by an operator) or
+/// of one key (`PUT /api/v1/keys/{id}/limits`, set by its tenant's admin). An absent limit is
+/// no limit; a request must pass both its key's limits and its tenant's. Over a rate limit the
+/// answer is 429 `rate_limit_exceeded` with `retry-after`; once a budget is used up, 429
+/// `insufficient_quota` with `retry-after` until the month ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TenantLimits {
+pub struct InferenceLimits {
     /// Requests per minute to `/v1`, with a burst of one minute's allowance.
     #[serde(default)]
     pub requests_per_minute: Option<u32>,
     /// Prompt and completion tokens per minute.
     #[serde(default)]
     pub tokens_per_minute: Option<u64>,
+    /// Prompt and completion tokens per calendar month (UTC).
+    #[serde(default)]
+    pub monthly_token_budget: Option<u64>,
 }

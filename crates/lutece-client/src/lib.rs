@@ -8,7 +8,7 @@ pub use reqwest::{Method, StatusCode};
 
 use lutece_api::{
     ApiKey, CreateDeployment, CreateKey, CreateTenant, CreatedKey, Deployment, ErrorBody,
-    ImportModel, Job, JobSpec, Node, PlatformModel, ScaleDeployment, Tenant, TenantLimits,
+    ImportModel, InferenceLimits, Job, JobSpec, Node, PlatformModel, ScaleDeployment, Tenant,
     TokenUsage, UsageRow, WhoAmI,
 };
 use reqwest::{RequestBuilder, Response};
@@ -146,14 +146,35 @@ impl Client {
         .await
     }
 
-    /// Sets a tenant's inference rate limits (operator); None is no limit.
+    /// Sets a tenant's inference limits (operator); None is no limit.
     pub async fn set_tenant_limits(
         &self,
         tenant: &str,
-        limits: &TenantLimits,
-    ) -> Result<TenantLimits> {
+        limits: &InferenceLimits,
+    ) -> Result<InferenceLimits> {
         let path = format!("/api/v1/tenants/{}/limits", encode(tenant));
         self.json(self.request(Method::PUT, &path).json(limits))
+            .await
+    }
+
+    pub async fn tenant_limits(&self, tenant: &str) -> Result<InferenceLimits> {
+        self.get(&format!("/api/v1/tenants/{}/limits", encode(tenant)))
+            .await
+    }
+
+    /// Sets one key's inference limits (its tenant's admin); None is no limit.
+    pub async fn set_key_limits(
+        &self,
+        key_id: &str,
+        limits: &InferenceLimits,
+    ) -> Result<InferenceLimits> {
+        let path = format!("/api/v1/keys/{}/limits", encode(key_id));
+        self.json(self.request(Method::PUT, &path).json(limits))
+            .await
+    }
+
+    pub async fn key_limits(&self, key_id: &str) -> Result<InferenceLimits> {
+        self.get(&format!("/api/v1/keys/{}/limits", encode(key_id)))
             .await
     }
 

@@ -63,6 +63,14 @@ impl OpenAiError {
         e
     }
 
+    /// 429 `insufficient_quota` with `retry-after`: a token budget is used up.
+    pub fn quota_exceeded(message: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "insufficient_quota", message);
+        e.body = e.body.with_code("insufficient_quota");
+        e.retry_after = Some(retry_after.max(1));
+        e
+    }
+
     /// 503: no healthy replica, or the engine stopped.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)

@@ -8,6 +8,9 @@ pub mod error;
 pub mod limits;
 pub mod metering;
 pub mod mistral;
+pub mod month;
+pub mod prefix;
+mod relay;
 pub mod sse;
 
 pub use body::OpenAiJson;
@@ -15,7 +18,8 @@ pub use error::OpenAiError;
 pub mod proxy;
 pub mod routing;
 
-pub use limits::RateLimits;
+pub use limits::{Limits, SpentThisMonth};
 pub use metering::{Meter, TokenUsage};
+pub use month::Month;
 pub use proxy::{Authenticator, Caller, Gateway};
 pub use routing::{HealthCheck, Routes, Scope};

@@ -19,7 +19,8 @@ pub struct TokenUsage {
 
 /// Where metered usage goes (the server aggregates it into the usage records).
 pub trait Meter: Send + Sync + 'static {
-    fn record(&self, caller: &Caller, model: &str, usage: TokenUsage);
+    /// Counts one answer's tokens against the caller's tenant and key, `project` and `model`.
+    fn record(&self, caller: &Caller, project: &str, model: &str, usage: TokenUsage);
 }
 
 /// The request as the replica should see it: a stream always asks for usage. Returns the body

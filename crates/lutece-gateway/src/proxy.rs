@@ -5,20 +5,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::StreamExt;
 use lutece_api::ModelKind;
 use lutece_api::openai::{Model, ModelList};
 
 use crate::body::MAX_BODY_BYTES;
 use crate::error::OpenAiError;
-use crate::limits::{Limiter, RateLimits};
-use crate::metering::{self, Meter, UsageTap};
+use crate::limits::{Limiter, Limits, SpentThisMonth, Subject};
+use crate::metering::{self, Meter};
+use crate::prefix::PrefixHashes;
+use crate::relay::{Exchange, Recorder};
 use crate::routing::{Pick, Routes};
 
 /// Who is calling, as far as the gateway needs to know.
@@ -26,8 +27,43 @@ use crate::routing::{Pick, Routes};
 pub struct Caller {
     pub tenant_id: String,
     pub key_id: String,
-    /// The tenant's rate limits.
-    pub limits: RateLimits,
+    pub tenant_limits: Limits,
+    pub key_limits: Limits,
+    /// Tokens the tenant and the key have used this month, for their budgets.
+    pub spent_this_month: SpentThisMonth,
+}
+
+impl Caller {
+    pub(crate) fn subject(&self) -> Subject<'_> {
+        Subject {
+            tenant_id: &self.tenant_id,
+            key_id: &self.key_id,
+            tenant: self.tenant_limits,
+            key: self.key_limits,
+            spent: self.spent_this_month,
+        }
+    }
+}
+
+/// The header that names the project a request is metered to (OpenAI's SDK sends it when
+/// given `project=`); `default` without it.
+pub const PROJECT_HEADER: &str = "openai-project";
+
+/// The project of a request: 1 to 64 letters, digits, `-`, `_` or `.`.
+fn project_of(headers: &HeaderMap) -> Result<String, OpenAiError> {
+    let Some(value) = headers.get(PROJECT_HEADER) else {
+        return Ok("default".to_owned());
+    };
+    let valid = value.to_str().ok().filter(|p| {
+        (1..=64).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    valid.map(str::to_owned).ok_or_else(|| {
+        OpenAiError::invalid(
+            "The OpenAI-Project header must be 1 to 64 letters, digits, '-', '_' or '.'.",
+        )
+    })
 }
 
 /// Resolves an API key to its caller: `Ok(None)` for an unknown or revoked key, `Err` when the
@@ -147,6 +183,7 @@ pub(crate) async fn forward<A: Authenticator>(
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
     let caller = gateway.caller(&headers).await?;
+    let project = project_of(&headers)?;
     let routing: Routing = crate::body::parse(&body)?;
     let model = match routing.model {
         Some(serde_json::Value::String(m)) => m,
@@ -163,18 +200,23 @@ pub(crate) async fn forward<A: Authenticator>(
             ));
         }
     };
+    let unix_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     if let Err(limited) = gateway
         .limiter
-        .admit(&caller.tenant_id, caller.limits, Instant::now())
+        .admit(&caller.subject(), Instant::now(), unix_secs)
     {
-        return Err(OpenAiError::rate_limited(
-            limited.message,
-            limited.retry_after.as_secs_f64().ceil() as u64,
-        ));
+        let retry_after = limited.retry_after.as_secs_f64().ceil() as u64;
+        return Err(if limited.quota {
+            OpenAiError::quota_exceeded(limited.message, retry_after)
+        } else {
+            OpenAiError::rate_limited(limited.message, retry_after)
+        });
     }
     let in_flight = gateway
         .routes
-        .pick(&caller.tenant_id, &model)
+        .pick(&caller.tenant_id, &model, &PrefixHashes::of_request(&body))
         .map_err(|pick| match pick {
             Pick::Unknown => OpenAiError::model_not_found(&model),
             Pick::NoReplica => OpenAiError::unavailable(format!(
@@ -183,80 +225,21 @@ pub(crate) async fn forward<A: Authenticator>(
         })?;
     let url = format!("{}{}", in_flight.upstream().base_url, uri.path());
     let (body, strip_usage) = metering::ask_for_usage(&body);
-    let upstream = gateway
-        .http
-        .post(url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "replica unreachable");
-            OpenAiError::new(
-                StatusCode::BAD_GATEWAY,
-                "server_error",
-                "the model replica did not answer",
-            )
-        })?;
-    let status = upstream.status();
-    let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
-    let streamed = content_type
-        .as_ref()
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    let record = {
-        let meter = Arc::clone(&gateway.meter);
-        let limiter = Arc::clone(&gateway.limiter);
-        move |usage: Option<metering::TokenUsage>| {
-            if let Some(usage) = usage {
-                meter.record(&caller, &model, usage);
-                let tokens = usage.prompt_tokens + usage.completion_tokens;
-                limiter.spend_tokens(&caller.tenant_id, caller.limits, tokens, Instant::now());
-            }
-        }
+    let recorder = Recorder {
+        meter: Arc::clone(&gateway.meter),
+        limiter: Arc::clone(&gateway.limiter),
+        caller,
+        project,
+        model,
     };
-    let body = if streamed {
-        // The replica's in-flight count lasts as long as the answer streams.
-        let tap = UsageTap::new(strip_usage);
-        let state = (upstream.bytes_stream(), tap, Some(record), in_flight);
-        Body::from_stream(futures_util::stream::unfold(
-            state,
-            |(mut stream, mut tap, mut record, held)| async move {
-                match stream.next().await {
-                    Some(Ok(chunk)) => {
-                        let out = tap.feed(&chunk);
-                        Some((Ok(out), (stream, tap, record, held)))
-                    }
-                    Some(Err(error)) => Some((Err(error), (stream, tap, record, held))),
-                    None => {
-                        let record = record.take()?;
-                        record(tap.usage);
-                        let rest = tap.finish();
-                        Some((Ok(rest), (stream, tap, None, held)))
-                    }
-                }
-            },
-        ))
-    } else {
-        let bytes = upstream.bytes().await.map_err(|e| {
-            tracing::warn!(error = %e, "replica answer cut short");
-            OpenAiError::new(
-                StatusCode::BAD_GATEWAY,
-                "server_error",
-                "the model replica's answer was cut short",
-            )
-        })?;
-        drop(in_flight);
-        if status.is_success() {
-            record(metering::usage_of_answer(&bytes));
-        }
-        Body::from(bytes)
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    if let Some(content_type) = content_type {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, content_type);
+    Exchange {
+        http: gateway.http.clone(),
+        url,
+        body,
+        strip_usage,
+        recorder,
+        in_flight,
     }
-    Ok(response)
+    .run()
+    .await
 }

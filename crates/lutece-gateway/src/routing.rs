@@ -1,14 +1,22 @@
 //! Which replicas serve which model for which tenant, and which replica gets the next request:
-//! the one with the fewest requests in flight.
+//! the one with the fewest requests in flight, unless the request begins with a long prefix
+//! that another replica served recently and that replica is not much busier (see
+//! [`crate::prefix`]): it likely still holds that prefix in its cache.
 //!
 //! A model is either private to one tenant or shared with all (the platform's own models).
 //! A tenant's own model of a name hides a shared one of the same name, for that tenant only.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use lutece_api::ModelKind;
+
+use crate::prefix::{Affinity, PrefixHashes};
+
+/// How many more requests in flight than the least busy replica a replica may have and still
+/// get a request for a prefix it holds.
+pub const AFFINITY_SLACK: u64 = 4;
 
 /// Who may call a model: one tenant (its id), or everyone.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,6 +62,7 @@ pub struct Routes {
 struct Entry {
     kind: ModelKind,
     replicas: Vec<Arc<Upstream>>,
+    affinity: Mutex<Affinity>,
 }
 
 /// One deployed model as the control plane describes it to [`Routes::sync`].
@@ -87,7 +96,10 @@ impl Routes {
             },
         ) in desired
         {
-            let old = models.remove(&key).map(|e| e.replicas).unwrap_or_default();
+            let (old, affinity) = models
+                .remove(&key)
+                .map(|e| (e.replicas, e.affinity))
+                .unwrap_or_default();
             let mut replicas: Vec<Arc<Upstream>> = Vec::with_capacity(urls.len());
             for url in urls {
                 if replicas.iter().any(|u| u.base_url == url) {
@@ -101,7 +113,14 @@ impl Routes {
                     })
                 }));
             }
-            next.insert(key, Entry { kind, replicas });
+            next.insert(
+                key,
+                Entry {
+                    kind,
+                    replicas,
+                    affinity,
+                },
+            );
         }
         *models = next;
     }
@@ -136,20 +155,36 @@ impl Routes {
             .collect()
     }
 
-    /// The replica of `model`, as `tenant` sees it, with the fewest requests in flight.
-    pub fn pick(&self, tenant: &str, model: &str) -> Result<InFlight, Pick> {
+    /// The replica of `model`, as `tenant` sees it, for a request that begins with `prefix`:
+    /// the one that served the longest part of that prefix last, if it has at most
+    /// [`AFFINITY_SLACK`] more requests in flight than the least busy; else the least busy.
+    pub fn pick(&self, tenant: &str, model: &str, prefix: &PrefixHashes) -> Result<InFlight, Pick> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
-        let replicas = models
+        let entry = models
             .get(&(Scope::Tenant(tenant.to_owned()), model.to_owned()))
             .or_else(|| models.get(&(Scope::Shared, model.to_owned())))
             .ok_or(Pick::Unknown)?;
-        let best = replicas
+        let load = |u: &Upstream| u.in_flight.load(Ordering::Relaxed);
+        let least = entry
             .replicas
             .iter()
-            .min_by_key(|u| u.in_flight.load(Ordering::Relaxed))
+            .min_by_key(|u| load(u))
             .ok_or(Pick::NoReplica)?;
-        best.in_flight.fetch_add(1, Ordering::Relaxed);
-        Ok(InFlight(Arc::clone(best)))
+        let chosen = if prefix.0.is_empty() || entry.replicas.len() == 1 {
+            least
+        } else {
+            let mut affinity = entry.affinity.lock().unwrap_or_else(|p| p.into_inner());
+            let replica_at = |url: &str| entry.replicas.iter().find(|u| u.base_url == url);
+            let holder = affinity
+                .best(prefix, |url| replica_at(url).is_some())
+                .and_then(|(url, _)| replica_at(&url))
+                .filter(|u| load(u) <= load(least) + AFFINITY_SLACK);
+            let chosen = holder.unwrap_or(least);
+            affinity.remember(prefix, &chosen.base_url);
+            chosen
+        };
+        chosen.in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(InFlight(Arc::clone(chosen)))
     }
 }
 
@@ -214,30 +249,67 @@ mod tests {
     #[test]
     fn the_least_busy_replica_is_picked() {
         let routes = Routes::default();
-        assert_eq!(routes.pick("t", "m").unwrap_err(), Pick::Unknown);
+        let none = PrefixHashes::default();
+        assert_eq!(routes.pick("t", "m", &none).unwrap_err(), Pick::Unknown);
         routes.sync(table(&[(
             Scope::Shared,
             "m",
             &["http://a", "http://b", "http://a"],
         )]));
-        let first = routes.pick("t", "m").unwrap();
-        let second = routes.pick("t", "m").unwrap();
+        let first = routes.pick("t", "m", &none).unwrap();
+        let second = routes.pick("t", "m", &none).unwrap();
         assert_ne!(first.upstream().base_url, second.upstream().base_url);
         drop(first);
-        let third = routes.pick("t", "m").unwrap();
+        let third = routes.pick("t", "m", &none).unwrap();
         assert_eq!(third.upstream().base_url, "http://a");
         // A sync that keeps a replica keeps its count: b still has one request in flight.
         routes.sync(table(&[(Scope::Shared, "m", &["http://b", "http://c"])]));
         assert_eq!(
-            routes.pick("t", "m").unwrap().upstream().base_url,
+            routes.pick("t", "m", &none).unwrap().upstream().base_url,
             "http://c"
         );
         drop((second, third));
         routes.sync(table(&[(Scope::Shared, "m", &[])]));
-        assert_eq!(routes.pick("t", "m").unwrap_err(), Pick::NoReplica);
+        assert_eq!(routes.pick("t", "m", &none).unwrap_err(), Pick::NoReplica);
         assert!(routes.models("t").is_empty());
         routes.sync(BTreeMap::new());
-        assert_eq!(routes.pick("t", "m").unwrap_err(), Pick::Unknown);
+        assert_eq!(routes.pick("t", "m", &none).unwrap_err(), Pick::Unknown);
+    }
+
+    #[test]
+    fn a_long_prefix_goes_back_where_it_was_served_unless_that_replica_is_too_busy() {
+        let routes = Routes::default();
+        let replicas: &[&str] = &["http://a", "http://b", "http://c"];
+        routes.sync(table(&[(Scope::Shared, "m", replicas)]));
+        let shared = PrefixHashes(vec![1, 2, 3]);
+        let url = |f: &InFlight| f.upstream().base_url.clone();
+        let home = url(&routes.pick("t", "m", &shared).unwrap());
+        // The others are idle, yet the prefix stays home up to AFFINITY_SLACK more requests in
+        // flight, whoever asks and however the request goes on after the prefix.
+        let longer = PrefixHashes(vec![1, 2, 3, 4]);
+        let mut held: Vec<InFlight> = Vec::new();
+        for i in 0..=AFFINITY_SLACK {
+            let prefix = if i % 2 == 0 { &shared } else { &longer };
+            held.push(routes.pick(&format!("t{i}"), "m", prefix).unwrap());
+        }
+        assert!(held.iter().all(|f| url(f) == home));
+        // One more would be too many: it goes to an idle replica, which now holds the prefix.
+        let moved = url(&routes.pick("t", "m", &shared).unwrap());
+        assert_ne!(moved, home);
+        held.push(routes.pick("t", "m", &shared).unwrap());
+        assert_eq!(url(held.last().unwrap()), moved);
+        // Requests without a long prefix, or with another one, go to the least busy.
+        let idle = replicas
+            .iter()
+            .find(|u| **u != home && **u != moved)
+            .unwrap();
+        let none = PrefixHashes::default();
+        assert_eq!(&url(&routes.pick("t", "m", &none).unwrap()), idle);
+        let other = PrefixHashes(vec![7, 8]);
+        assert_eq!(&url(&routes.pick("t", "m", &other).unwrap()), idle);
+        // A replica that left is never picked for what it held.
+        routes.sync(table(&[(Scope::Shared, "m", &[idle])]));
+        assert_eq!(&url(&routes.pick("t", "m", &shared).unwrap()), idle);
     }
 
     #[test]
@@ -259,6 +331,7 @@ mod tests {
             own.kind = ModelKind::Generative;
         }
         routes.sync(desired);
+        let none = PrefixHashes::default();
         // Kinds come with the names; a tenant's own model of a name is the one it sees.
         let kind_of = |tenant: &str| {
             routes
@@ -271,10 +344,13 @@ mod tests {
         assert_eq!(kind_of("alpha"), Some(ModelKind::Generative));
         assert_eq!(names(routes.models("alpha")), ["base", "embed", "secret"]);
         assert_eq!(names(routes.models("beta")), ["base", "embed"]);
-        assert_eq!(routes.pick("beta", "secret").unwrap_err(), Pick::Unknown);
+        assert_eq!(
+            routes.pick("beta", "secret", &none).unwrap_err(),
+            Pick::Unknown
+        );
         let url = |tenant| {
             routes
-                .pick(tenant, "base")
+                .pick(tenant, "base", &PrefixHashes::default())
                 .unwrap()
                 .upstream()
                 .base_url

@@ -3,50 +3,53 @@
 use std::sync::Arc;
 
 use axum::Router;
-use lutece_gateway::{Authenticator, Caller, Gateway, RateLimits, Routes};
-use lutece_store::Store;
+use lutece_gateway::{Authenticator, Caller, Gateway, Limits, Routes};
+use lutece_store::{LimitsRow, Store};
 
 use crate::auth::hash_secret;
+use crate::metering::TokenMeter;
 use crate::state::AppState;
 
-/// Looks keys up in the store, as the API does.
+/// Looks keys up in the store, as the API does, with their limits and their tenant's, and
+/// what both used this month.
 struct StoreKeys {
     store: Store,
+    meter: Arc<TokenMeter>,
 }
 
 impl Authenticator for StoreKeys {
     async fn authenticate(&self, token: &str) -> Result<Option<Caller>, String> {
         let key = self
             .store
-            .key_by_hash(&hash_secret(token))
+            .gateway_key(&hash_secret(token))
             .await
             .map_err(|e| e.to_string())?;
-        let Some(key) = key.filter(|key| key.revoked_at.is_none()) else {
+        let Some(key) = key.filter(|key| !key.revoked) else {
             return Ok(None);
         };
-        let (requests_per_minute, tokens_per_minute) = self
-            .store
-            .tenant_limits(&key.tenant_id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let spent_this_month = self.meter.spent_this_month(&key.tenant_id, &key.key_id);
         Ok(Some(Caller {
             tenant_id: key.tenant_id,
-            key_id: key.id,
-            limits: RateLimits {
-                requests_per_minute,
-                tokens_per_minute,
-            },
+            key_id: key.key_id,
+            tenant_limits: limits(key.tenant),
+            key_limits: limits(key.key),
+            spent_this_month,
         }))
     }
 }
 
-pub(crate) fn router(
-    state: &AppState,
-    routes: Arc<Routes>,
-    meter: Arc<crate::metering::TokenMeter>,
-) -> Router {
+fn limits(row: LimitsRow) -> Limits {
+    Limits {
+        requests_per_minute: row.requests_per_minute,
+        tokens_per_minute: row.tokens_per_minute,
+        monthly_token_budget: row.monthly_token_budget,
+    }
+}
+
+pub(crate) fn router(state: &AppState, routes: Arc<Routes>, meter: Arc<TokenMeter>) -> Router {
     let auth = StoreKeys {
         store: state.store.clone(),
+        meter: Arc::clone(&meter),
     };
     lutece_gateway::proxy::router(Arc::new(Gateway::new(auth, routes, meter)))
 }

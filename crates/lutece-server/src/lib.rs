@@ -143,7 +143,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         source,
     })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-    let meter = Arc::new(metering::TokenMeter::default());
+    let meter = Arc::new(metering::TokenMeter::load(&state.store).await?);
     let app = router(state.clone()).merge(gateway::router(
         &state,
         Arc::clone(&routes),
@@ -218,7 +218,7 @@ async fn bootstrap(store: &Store, admin_key: Option<&str>) -> Result<Option<Stri
 
 /// Every route of the API.
 pub(crate) fn router(state: AppState) -> Router {
-    use routes::{agent, deployments, fleet, jobs, models, tenancy};
+    use routes::{agent, deployments, fleet, jobs, limits, models, tenancy};
     let api = Router::new()
         .route("/health", get(health))
         .route("/whoami", get(tenancy::whoami))
@@ -229,10 +229,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/tenants/{name}", get(tenancy::get_tenant))
         .route(
             "/tenants/{name}/limits",
-            get(tenancy::get_limits).put(tenancy::set_limits),
+            get(limits::get_tenant_limits).put(limits::set_tenant_limits),
         )
         .route("/keys", post(tenancy::create_key).get(tenancy::list_keys))
         .route("/keys/{id}", delete(tenancy::revoke_key))
+        .route(
+            "/keys/{id}/limits",
+            get(limits::get_key_limits).put(limits::set_key_limits),
+        )
         .route("/jobs", post(jobs::submit).get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/cancel", post(jobs::cancel))

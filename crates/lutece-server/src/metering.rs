@@ -1,43 +1,107 @@
-//! The gateway's token counts, summed in memory per tenant, key, model and minute and written
-//! to the store once a second: one small transaction however many requests arrive.
+//! The gateway's token counts, summed in memory per tenant, project, key, model and minute and
+//! written to the store once a second: one small transaction however many requests arrive.
+//! The meter also keeps each tenant's and key's total for the month under way, which budgets
+//! are checked against: read from the store at start, then counted as answers arrive.
 
-use lutece_gateway::{Caller, Meter, TokenUsage};
-use lutece_store::{Store, TokenUsageRow};
+use lutece_gateway::{Caller, Meter, Month, SpentThisMonth, TokenUsage};
+use lutece_store::{Store, StoreError, TokenUsageRow};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::state::now_ms;
 
-type Bucket = (String, String, String, i64);
+/// Tenant, project, key, model, minute.
+type Bucket = (String, String, String, String, i64);
 
-/// Counts not yet written.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    requests: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+/// Tokens used in one calendar month (UTC), per tenant and per key.
+#[derive(Debug, Default)]
+struct MonthTotals {
+    start_ms: i64,
+    tenants: HashMap<String, u64>,
+    keys: HashMap<String, u64>,
+}
+
+impl MonthTotals {
+    /// Starts afresh when the month changed since the last count.
+    fn roll(&mut self, now_ms: i64) {
+        let start_ms = Month::containing(now_ms.div_euclid(1000)).start_secs * 1000;
+        if start_ms != self.start_ms {
+            *self = Self {
+                start_ms,
+                ..Self::default()
+            };
+        }
+    }
+}
+
+/// Counts not yet written, and the month's totals.
 #[derive(Default)]
 pub(crate) struct TokenMeter {
-    pending: Mutex<HashMap<Bucket, (u64, u64, u64)>>,
+    pending: Mutex<HashMap<Bucket, Counts>>,
+    month: Mutex<MonthTotals>,
 }
 
 impl Meter for TokenMeter {
-    fn record(&self, caller: &Caller, model: &str, usage: TokenUsage) {
-        let minute = now_ms() / 60_000 * 60_000;
+    fn record(&self, caller: &Caller, project: &str, model: &str, usage: TokenUsage) {
+        let now = now_ms();
         let key = (
             caller.tenant_id.clone(),
+            project.to_owned(),
             caller.key_id.clone(),
             model.to_owned(),
-            minute,
+            now / 60_000 * 60_000,
         );
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let counts = pending.entry(key).or_default();
-        counts.0 += 1;
-        counts.1 += usage.prompt_tokens;
-        counts.2 += usage.completion_tokens;
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let counts = pending.entry(key).or_default();
+            counts.requests += 1;
+            counts.prompt_tokens += usage.prompt_tokens;
+            counts.completion_tokens += usage.completion_tokens;
+        }
+        let tokens = usage.prompt_tokens + usage.completion_tokens;
+        let mut month = self.month.lock().unwrap_or_else(|p| p.into_inner());
+        month.roll(now);
+        *month.tenants.entry(caller.tenant_id.clone()).or_default() += tokens;
+        *month.keys.entry(caller.key_id.clone()).or_default() += tokens;
     }
 }
 
 impl TokenMeter {
+    /// A meter that knows what was used so far this month.
+    pub(crate) async fn load(store: &Store) -> Result<Self, StoreError> {
+        let mut month = MonthTotals::default();
+        month.roll(now_ms());
+        for (tenant_id, key_id, tokens) in store.tokens_since(month.start_ms).await? {
+            *month.tenants.entry(tenant_id).or_default() += tokens;
+            *month.keys.entry(key_id).or_default() += tokens;
+        }
+        Ok(Self {
+            pending: Mutex::default(),
+            month: Mutex::new(month),
+        })
+    }
+
+    /// Tokens the tenant and the key have used this month.
+    pub(crate) fn spent_this_month(&self, tenant_id: &str, key_id: &str) -> SpentThisMonth {
+        let mut month = self.month.lock().unwrap_or_else(|p| p.into_inner());
+        month.roll(now_ms());
+        SpentThisMonth {
+            tenant: month.tenants.get(tenant_id).copied().unwrap_or(0),
+            key: month.keys.get(key_id).copied().unwrap_or(0),
+        }
+    }
+
     /// Writes what was counted; on failure the counts are kept for the next try.
     pub(crate) async fn flush(&self, store: &Store) {
-        let taken: Vec<(Bucket, (u64, u64, u64))> = {
+        let taken: Vec<(Bucket, Counts)> = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.drain().collect()
         };
@@ -47,15 +111,16 @@ impl TokenMeter {
         let rows: Vec<TokenUsageRow> = taken
             .iter()
             .map(
-                |((tenant_id, key_id, model, minute), counts)| TokenUsageRow {
+                |((tenant_id, project, key_id, model, minute), counts)| TokenUsageRow {
                     tenant_id: tenant_id.clone(),
                     tenant_name: String::new(),
+                    project: project.clone(),
                     key_id: key_id.clone(),
                     model: model.clone(),
                     minute: *minute,
-                    requests: counts.0,
-                    prompt_tokens: counts.1,
-                    completion_tokens: counts.2,
+                    requests: counts.requests,
+                    prompt_tokens: counts.prompt_tokens,
+                    completion_tokens: counts.completion_tokens,
                 },
             )
             .collect();
@@ -64,9 +129,9 @@ impl TokenMeter {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             for (bucket, counts) in taken {
                 let kept = pending.entry(bucket).or_default();
-                kept.0 += counts.0;
-                kept.1 += counts.1;
-                kept.2 += counts.2;
+                kept.requests += counts.requests;
+                kept.prompt_tokens += counts.prompt_tokens;
+                kept.completion_tokens += counts.completion_tokens;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document served at `/api/openapi.json`.
 
-use crate::routes::{deployments, fleet, jobs, models, tenancy};
+use crate::routes::{deployments, fleet, jobs, limits, models, tenancy};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -8,8 +8,9 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "lutece", description = "The lutece control plane API. Authenticate with `Authorization: Bearer <API key>`."),
     paths(
-        tenancy::create_tenant, tenancy::list_tenants, tenancy::get_tenant, tenancy::set_limits, tenancy::get_limits,
+        tenancy::create_tenant, tenancy::list_tenants, tenancy::get_tenant,
         tenancy::create_key, tenancy::list_keys, tenancy::revoke_key, tenancy::whoami,
+        limits::set_tenant_limits, limits::get_tenant_limits, limits::set_key_limits, limits::get_key_limits,
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::logs,
         fleet::list_nodes, fleet::create_join_token, fleet::usage, fleet::token_usage,
         deployments::create, deployments::list, deployments::get, deployments::scale, deployments::delete,

@@ -11,6 +11,7 @@
 mod deployments;
 mod fleet;
 mod jobs;
+mod limits;
 mod migrate;
 mod rows;
 mod tenancy;
@@ -18,6 +19,7 @@ mod tokens;
 
 pub use deployments::{DeploymentRow, ReplicaRow};
 pub use jobs::{Allocation, NodeTask};
+pub use limits::{GatewayKey, LimitsRow};
 pub use rows::{JobRow, KeyRow, NewJob, NodeRow, TaskOutcome, TaskRow, TenantRow, UsageSummaryRow};
 pub use tokens::TokenUsageRow;
 

@@ -8,6 +8,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_deployments.sql")),
     (3, include_str!("../migrations/0003_token_usage.sql")),
     (4, include_str!("../migrations/0004_tenant_limits.sql")),
+    (
+        5,
+        include_str!("../migrations/0005_key_limits_budgets_projects.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

@@ -26,48 +26,6 @@ impl Store {
         row.map(|r| tenant_from_row(&r)).transpose()
     }
 
-    /// A tenant's rate limits (requests, tokens per minute); None is unlimited.
-    pub async fn tenant_limits(&self, tenant_id: &str) -> Result<(Option<u32>, Option<u64>)> {
-        let row =
-            sqlx::query("SELECT requests_per_minute, tokens_per_minute FROM tenants WHERE id = ?")
-                .bind(tenant_id)
-                .fetch_optional(&self.reader)
-                .await?
-                .ok_or_else(|| StoreError::NotFound {
-                    what: format!("tenant {tenant_id:?}"),
-                })?;
-        let tokens: Option<i64> = row.try_get("tokens_per_minute")?;
-        Ok((
-            row.try_get("requests_per_minute")?,
-            tokens
-                .map(|t| crate::fleet::to_u64(t, "tokens_per_minute"))
-                .transpose()?,
-        ))
-    }
-
-    /// Sets (replaces) a tenant's rate limits.
-    pub async fn set_tenant_limits(
-        &self,
-        tenant_id: &str,
-        requests_per_minute: Option<u32>,
-        tokens_per_minute: Option<u64>,
-    ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE tenants SET requests_per_minute = ?, tokens_per_minute = ? WHERE id = ?",
-        )
-        .bind(requests_per_minute)
-        .bind(tokens_per_minute.map(crate::fleet::to_i64))
-        .bind(tenant_id)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: format!("tenant {tenant_id:?}"),
-            });
-        }
-        Ok(())
-    }
-
     pub async fn list_tenants(&self) -> Result<Vec<TenantRow>> {
         let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY name")
             .fetch_all(&self.reader)

@@ -80,6 +80,7 @@ pub(crate) async fn token_usage(
         rows.into_iter()
             .map(|row| TokenUsage {
                 tenant: row.tenant_name,
+                project: row.project,
                 key_id: row.key_id,
                 model: row.model,
                 requests: row.requests,

@@ -4,5 +4,6 @@ pub(crate) mod agent;
 pub(crate) mod deployments;
 pub(crate) mod fleet;
 pub(crate) mod jobs;
+pub(crate) mod limits;
 pub(crate) mod models;
 pub(crate) mod tenancy;

@@ -1,4 +1,4 @@
-//! `/api/v1/tenants` (and their rate limits), `/api/v1/keys`, `/api/v1/whoami`.
+//! `/api/v1/tenants`, `/api/v1/keys`, `/api/v1/whoami`.
 
 use crate::auth::{Caller, hash_secret, new_id, new_key_token};
 use crate::convert;
@@ -8,9 +8,7 @@ use crate::state::{AppState, now_ms};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use lutece_api::{
-    ApiKey, CreateKey, CreateTenant, CreatedKey, ErrorBody, Role, Tenant, TenantLimits, WhoAmI,
-};
+use lutece_api::{ApiKey, CreateKey, CreateTenant, CreatedKey, ErrorBody, Role, Tenant, WhoAmI};
 use lutece_core::validate_name;
 use lutece_store::{KeyRow, TenantRow};
 
@@ -57,7 +55,7 @@ pub(crate) async fn get_tenant(
 }
 
 /// The tenant named `name` if the caller may see it; otherwise it does not exist.
-async fn visible_tenant(
+pub(super) async fn visible_tenant(
     state: &AppState,
     caller: &Caller,
     name: &str,
@@ -161,53 +159,4 @@ pub(crate) async fn whoami(caller: Caller) -> Json<WhoAmI> {
         key_id: caller.key_id,
         role: caller.role,
     })
-}
-
-#[utoipa::path(put, path = "/api/v1/tenants/{name}/limits", request_body = TenantLimits, tag = "tenancy",
-    responses((status = 200, body = TenantLimits), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(crate) async fn set_limits(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-    JsonBody(limits): JsonBody<TenantLimits>,
-) -> Result<Json<TenantLimits>, ApiError> {
-    caller.require(Role::Operator)?;
-    if limits.requests_per_minute == Some(0) {
-        return Err(ApiError::invalid(
-            "requests_per_minute",
-            "must be at least 1 (leave it out for no limit)",
-        ));
-    }
-    if limits.tokens_per_minute == Some(0) {
-        return Err(ApiError::invalid(
-            "tokens_per_minute",
-            "must be at least 1 (leave it out for no limit)",
-        ));
-    }
-    let tenant = visible_tenant(&state, &caller, &name).await?;
-    state
-        .store
-        .set_tenant_limits(
-            &tenant.id,
-            limits.requests_per_minute,
-            limits.tokens_per_minute,
-        )
-        .await?;
-    tracing::info!(tenant = %tenant.name, ?limits, "rate limits set");
-    Ok(Json(limits))
-}
-
-#[utoipa::path(get, path = "/api/v1/tenants/{name}/limits", tag = "tenancy",
-    responses((status = 200, body = TenantLimits), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get_limits(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<TenantLimits>, ApiError> {
-    let tenant = visible_tenant(&state, &caller, &name).await?;
-    let (requests_per_minute, tokens_per_minute) = state.store.tenant_limits(&tenant.id).await?;
-    Ok(Json(TenantLimits {
-        requests_per_minute,
-        tokens_per_minute,
-    }))
 }

@@ -45,7 +45,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Nodes(NodesCommand),
     /// GPU-seconds and CPU-seconds used by jobs, by tenant and project; `--tokens` for the
-    /// tokens metered by /v1, by tenant, key and model.
+    /// tokens metered by /v1, by tenant, project, key and model.
     Usage(UsageArgs),
     /// Show which tenant and role the API key has.
     Whoami(ClientArgs),
@@ -235,18 +235,45 @@ pub(crate) enum TenantsCommand {
     },
     /// List tenants.
     List(ClientArgs),
-    /// Set a tenant's inference rate limits (a limit left out is no limit); 429 beyond them.
+    /// Show or change a tenant's inference limits (operator to change); 429 beyond them.
     Limits {
         name: String,
-        /// Requests per minute to /v1.
-        #[arg(long)]
-        rpm: Option<u32>,
-        /// Prompt and completion tokens per minute.
-        #[arg(long)]
-        tpm: Option<u64>,
+        #[command(flatten)]
+        limits: LimitFlags,
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+/// Inference limits to change; those not given stay as they are, and none given shows them.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LimitFlags {
+    /// Requests per minute to /v1: a number, or `unlimited`.
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    pub(crate) rpm: Option<Limit>,
+    /// Prompt and completion tokens per minute: a number, or `unlimited`.
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    pub(crate) tpm: Option<Limit>,
+    /// Prompt and completion tokens per calendar month (UTC): a number, or `unlimited`.
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    pub(crate) monthly_tokens: Option<Limit>,
+}
+
+/// One limit's new value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    Unlimited,
+    At(u64),
+}
+
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    match text {
+        "unlimited" | "none" => Ok(Limit::Unlimited),
+        _ => text
+            .parse::<u64>()
+            .map(Limit::At)
+            .map_err(|_| format!("{text:?} is not a whole number or `unlimited`")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +296,15 @@ pub(crate) enum KeysCommand {
     /// Revoke an API key.
     Revoke {
         id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show or change one key's inference limits (a tenant admin, for its tenant's keys); a
+    /// request must pass its key's limits and its tenant's.
+    Limits {
+        id: String,
+        #[command(flatten)]
+        limits: LimitFlags,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -375,7 +411,7 @@ pub(crate) struct DeployCreateArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct UsageArgs {
-    /// Show inference tokens (per key and model) instead of job resources.
+    /// Show inference tokens (per project, key and model) instead of job resources.
     #[arg(long)]
     pub(crate) tokens: bool,
     #[command(flatten)]

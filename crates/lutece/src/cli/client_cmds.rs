@@ -1,12 +1,13 @@
 //! The small client commands: tenants, keys, nodes, usage, whoami.
 
 use crate::cli::args::{
-    ClientArgs, KeysCommand, NodesCommand, OutputFormat, TenantsCommand, UsageArgs,
+    ClientArgs, KeysCommand, Limit, LimitFlags, NodesCommand, OutputFormat, TenantsCommand,
+    UsageArgs,
 };
 use crate::cli::config::saved_admin_key;
 use crate::cli::output;
 use anyhow::{Result, bail};
-use lutece_api::{CreateKey, Role};
+use lutece_api::{CreateKey, InferenceLimits, Role};
 use lutece_client::Client;
 
 /// A client for `args`: the key from the flag or `LUTECE_API_KEY`, else, for a server on this
@@ -28,24 +29,16 @@ pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
         }
         TenantsCommand::Limits {
             name,
-            rpm,
-            tpm,
+            limits,
             client: args,
         } => {
-            let limits = lutece_api::TenantLimits {
-                requests_per_minute: rpm,
-                tokens_per_minute: tpm,
+            let client = client(&args)?;
+            let current = client.tenant_limits(&name).await?;
+            let shown = match changed(&limits, current)? {
+                Some(wanted) => client.set_tenant_limits(&name, &wanted).await?,
+                None => current,
             };
-            let set = client(&args)?.set_tenant_limits(&name, &limits).await?;
-            let show = |v: Option<u64>| v.map_or("unlimited".to_owned(), |v| v.to_string());
-            match args.output {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&set)?),
-                OutputFormat::Table => println!(
-                    "{name}: {} requests/min, {} tokens/min",
-                    show(set.requests_per_minute.map(u64::from)),
-                    show(set.tokens_per_minute)
-                ),
-            }
+            show_limits(args.output, &name, &shown)?;
         }
         TenantsCommand::List(args) => {
             let tenants = client(&args)?.list_tenants().await?;
@@ -91,8 +84,57 @@ pub(crate) async fn keys(command: KeysCommand) -> Result<i32> {
                 println!("{id} revoked");
             }
         }
+        KeysCommand::Limits {
+            id,
+            limits,
+            client: args,
+        } => {
+            let client = client(&args)?;
+            let current = client.key_limits(&id).await?;
+            let shown = match changed(&limits, current)? {
+                Some(wanted) => client.set_key_limits(&id, &wanted).await?,
+                None => current,
+            };
+            show_limits(args.output, &id, &shown)?;
+        }
     }
     Ok(0)
+}
+
+/// The limits with the flags' changes, or None when no flag was given.
+fn changed(flags: &LimitFlags, current: InferenceLimits) -> Result<Option<InferenceLimits>> {
+    if flags.rpm.is_none() && flags.tpm.is_none() && flags.monthly_tokens.is_none() {
+        return Ok(None);
+    }
+    let value = |flag: Option<Limit>, current: Option<u64>| match flag {
+        None => current,
+        Some(Limit::Unlimited) => None,
+        Some(Limit::At(n)) => Some(n),
+    };
+    let rpm = value(flags.rpm, current.requests_per_minute.map(u64::from));
+    let requests_per_minute = rpm
+        .map(u32::try_from)
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("--rpm must be at most {}", u32::MAX))?;
+    Ok(Some(InferenceLimits {
+        requests_per_minute,
+        tokens_per_minute: value(flags.tpm, current.tokens_per_minute),
+        monthly_token_budget: value(flags.monthly_tokens, current.monthly_token_budget),
+    }))
+}
+
+fn show_limits(format: OutputFormat, whose: &str, limits: &InferenceLimits) -> Result<()> {
+    let show = |v: Option<u64>| v.map_or("unlimited".to_owned(), |v| v.to_string());
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(limits)?),
+        OutputFormat::Table => println!(
+            "{whose}: {} requests/min, {} tokens/min, {} tokens/month",
+            show(limits.requests_per_minute.map(u64::from)),
+            show(limits.tokens_per_minute),
+            show(limits.monthly_token_budget)
+        ),
+    }
+    Ok(())
 }
 
 pub(crate) async fn nodes(command: NodesCommand) -> Result<i32> {

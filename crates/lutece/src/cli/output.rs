@@ -227,6 +227,7 @@ pub(crate) fn usage(rows: &Vec<UsageRow>) -> Table {
 pub(crate) fn token_usage(rows: &Vec<TokenUsage>) -> Table {
     let mut table = new_table(&[
         "TENANT",
+        "PROJECT",
         "KEY",
         "MODEL",
         "REQUESTS",
@@ -236,6 +237,7 @@ pub(crate) fn token_usage(rows: &Vec<TokenUsage>) -> Table {
     for row in rows {
         table.add_row(vec![
             row.tenant.clone(),
+            row.project.clone(),
             row.key_id.clone(),
             row.model.clone(),
             row.requests.to_string(),

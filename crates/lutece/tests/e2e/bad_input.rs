@@ -140,6 +140,13 @@ async fn bad_requests_are_refused_clearly_and_change_nothing() {
         ),
         (Method::PUT, "/api/v1/tenants/nobody/limits", "{}", 404),
         (
+            Method::PUT,
+            "/api/v1/tenants/default/limits",
+            r#"{"monthly_token_budget": -5}"#,
+            400,
+        ),
+        (Method::PUT, "/api/v1/keys/key_missing/limits", "{}", 404),
+        (
             Method::POST,
             "/api/v1/deployments",
             r#"{"model": "no-such-model"}"#,

@@ -47,7 +47,7 @@ async fn the_openai_and_mistral_sdks_talk_to_the_default_models() {
     let set = platform.cli(&["tenants", "limits", "limited", "--rpm", "1"]);
     assert!(
         String::from_utf8_lossy(&set.stdout)
-            .contains("limited: 1 requests/min, unlimited tokens/min"),
+            .contains("limited: 1 requests/min, unlimited tokens/min, unlimited tokens/month"),
         "{set:?}"
     );
     let limited_key = platform
@@ -61,6 +61,25 @@ async fn the_openai_and_mistral_sdks_talk_to_the_default_models() {
         .unwrap()
         .key;
 
+    // A key that may use one token a month, for the SDK's insufficient_quota.
+    let budget_key = platform
+        .admin()
+        .create_key(&lutece_api::CreateKey {
+            tenant: None,
+            name: Some("budgeted".into()),
+            role: None,
+        })
+        .await
+        .unwrap();
+    let set = platform.cli(&[
+        "keys",
+        "limits",
+        &budget_key.info.id,
+        "--monthly-tokens",
+        "1",
+    ]);
+    assert!(set.status.success(), "{set:?}");
+
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/openai_sdk.py");
     let output = Command::new("python3")
         .args([
@@ -70,6 +89,7 @@ async fn the_openai_and_mistral_sdks_talk_to_the_default_models() {
             MODEL,
             EMBEDDING_MODEL,
             &limited_key,
+            &budget_key.key,
         ])
         .output()
         .expect("python3 runs");
@@ -99,7 +119,7 @@ async fn the_openai_and_mistral_sdks_talk_to_the_default_models() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    tokens_are_metered_per_key_and_model(&platform).await;
+    tokens_are_metered_and_limited_per_key(&platform).await;
     deployments_are_scheduled_restarted_and_private(&platform).await;
     crate::models::models_are_imported_checked_and_served(&platform).await;
 }
@@ -241,7 +261,7 @@ async fn deployments_are_scheduled_restarted_and_private(platform: &Platform) {
 
 /// Every answer's tokens are metered against the key and model, streamed ones included, and a
 /// stream that did not ask for usage does not get the usage chunk the gateway asked for.
-async fn tokens_are_metered_per_key_and_model(platform: &Platform) {
+async fn tokens_are_metered_and_limited_per_key(platform: &Platform) {
     let admin = platform.admin();
     let created = admin
         .create_key(&lutece_api::CreateKey {
@@ -321,6 +341,105 @@ async fn tokens_are_metered_per_key_and_model(platform: &Platform) {
     );
     let text = stdout_of(&platform.cli(&["usage", "--tokens", "--output", "json"]));
     assert!(text.contains(&created.info.id), "{text}");
+
+    // A client that hangs up mid-stream is metered all the same: the tokens were generated.
+    let quitter = admin
+        .create_key(&lutece_api::CreateKey {
+            tenant: None,
+            name: Some("quitter".into()),
+            role: None,
+        })
+        .await
+        .unwrap();
+    let mut response = http
+        .post(&url)
+        .bearer_auth(&quitter.key)
+        .json(&serde_json::json!({
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "Write a long poem about the sea."}],
+            "max_tokens": 48,
+            "stream": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.chunk().await.unwrap().is_some(), "a first chunk");
+    drop(response);
+    let row = eventually(
+        "the abandoned stream to be metered",
+        Duration::from_secs(20),
+        || async {
+            let rows = admin.token_usage().await.ok()?;
+            rows.into_iter().find(|r| r.key_id == quitter.info.id)
+        },
+    )
+    .await;
+    assert!(
+        row.requests == 1 && row.prompt_tokens > 0 && row.completion_tokens > 0,
+        "{row:?}"
+    );
+
+    // Projects: the openai SDK's `project=` (the OpenAI-Project header) is metered apart.
+    let rows = eventually(
+        "the SDK's project to be recorded",
+        Duration::from_secs(10),
+        || async {
+            let rows = admin.token_usage().await.ok()?;
+            rows.iter()
+                .any(|r| r.project == "sdk-project" && r.requests >= 1)
+                .then_some(rows)
+        },
+    )
+    .await;
+    assert!(
+        rows.iter()
+            .filter(|r| r.key_id == created.info.id)
+            .all(|r| r.project == "default"),
+        "{rows:?}"
+    );
+    let response = request(false)
+        .header("OpenAI-Project", "not a project")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("OpenAI-Project")),
+        "{body}"
+    );
+
+    // One key held to a request a minute: its own limit answers, naming the key; the
+    // tenant's other keys are not held back.
+    let id = created.info.id.as_str();
+    let set = platform.cli(&["keys", "limits", id, "--rpm", "1"]);
+    assert!(set.status.success(), "{set:?}");
+    let shown = stdout_of(&platform.cli(&["keys", "limits", id]));
+    assert!(
+        shown.contains("1 requests/min, unlimited tokens/min, unlimited tokens/month"),
+        "{shown}"
+    );
+    assert_eq!(request(false).send().await.unwrap().status(), 200);
+    let refused = request(false).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 requests per minute for this key")),
+        "{body}"
+    );
+    let other = http
+        .post(&url)
+        .bearer_auth(&platform.admin_key)
+        .json(&serde_json::json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
 }
 
 fn stdout_of(output: &std::process::Output) -> String {

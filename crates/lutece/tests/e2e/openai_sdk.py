@@ -1,7 +1,8 @@
 """The official openai SDK, unmodified, against a running lutece: only base_url and the key change.
 
-Usage: python3 openai_sdk.py BASE_URL API_KEY MODEL EMBEDDING_MODEL LIMITED_KEY, where
-LIMITED_KEY's tenant may send one request a minute. Exits non-zero on the first failed check.
+Usage: python3 openai_sdk.py BASE_URL API_KEY MODEL EMBEDDING_MODEL LIMITED_KEY BUDGET_KEY,
+where LIMITED_KEY's tenant may send one request a minute and BUDGET_KEY may use one token a
+month. Exits non-zero on the first failed check.
 """
 import json
 import math
@@ -11,7 +12,7 @@ import sys
 import urllib.request
 import openai
 
-base, key, model, embedder, limited_key = sys.argv[1:6]
+base, key, model, embedder, limited_key, budget_key = sys.argv[1:7]
 client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
 
 # Models.
@@ -114,4 +115,15 @@ e = raises(openai.RateLimitError, lambda: limited.chat.completions.create(
     model=model, messages=ask, max_tokens=2))
 assert e.status_code == 429 and int(e.response.headers["retry-after"]) >= 1, e.response.headers
 assert e.body.get("code") == "rate_limit_exceeded", e.body
+# A used-up monthly budget: the request that crosses it is served, the next is refused.
+budgeted = openai.OpenAI(base_url=f"{base}/v1", api_key=budget_key, max_retries=0)
+budgeted.chat.completions.create(model=model, messages=ask, max_tokens=2)
+e = raises(openai.RateLimitError, lambda: budgeted.chat.completions.create(
+    model=model, messages=ask, max_tokens=2))
+assert e.body.get("code") == "insufficient_quota", e.body
+assert int(e.response.headers["retry-after"]) >= 1, e.response.headers
+
+# A project (the OpenAI-Project header): its tokens are metered to it.
+in_project = openai.OpenAI(base_url=f"{base}/v1", api_key=key, project="sdk-project", max_retries=0)
+in_project.chat.completions.create(model=model, messages=ask, max_tokens=2)
 print("openai SDK: all checks passed")

@@ -61,6 +61,16 @@ async fn every_endpoint_denies_other_tenants_objects() {
             None,
         ),
         (Method::DELETE, format!("/api/v1/keys/{alpha_key}"), None),
+        (
+            Method::GET,
+            format!("/api/v1/keys/{alpha_key}/limits"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/keys/{alpha_key}/limits"),
+            Some(r#"{"requests_per_minute": 1}"#.to_owned()),
+        ),
         (Method::GET, "/api/v1/tenants/alpha".to_owned(), None),
         (Method::GET, "/api/v1/tenants/alpha/limits".to_owned(), None),
         (
@@ -174,6 +184,37 @@ async fn every_endpoint_denies_other_tenants_objects() {
         .await
         .unwrap();
     assert_eq!(status, 403);
+    // A tenant admin limits its own tenant's keys; a member reads its own key's limits only.
+    let member_key = beta.create_key(&CreateKey::default()).await.unwrap();
+    let limits = lutece_api::InferenceLimits {
+        requests_per_minute: Some(5),
+        ..Default::default()
+    };
+    beta.set_key_limits(&member_key.info.id, &limits)
+        .await
+        .unwrap();
+    let member_client = platform.client(&member_key.key);
+    assert_eq!(
+        member_client.key_limits(&member_key.info.id).await.unwrap(),
+        limits
+    );
+    assert_eq!(
+        member_client
+            .set_key_limits(&member_key.info.id, &Default::default())
+            .await
+            .unwrap_err()
+            .status(),
+        Some(403)
+    );
+    let admins_key = beta.whoami().await.unwrap().key_id;
+    assert_eq!(
+        member_client
+            .key_limits(&admins_key)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(403)
+    );
 
     // Roles: members cannot manage keys; only operators create tenants or mint operators.
     let member = platform.client(&key_for(&admin, "beta", Role::Member).await);

@@ -1,0 +1,120 @@
+//! `/api/v1/tenants/{name}/limits` (set by an operator) and `/api/v1/keys/{id}/limits` (set by
+//! the key's tenant admin): inference rate limits and monthly token budgets.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::routes::tenancy::visible_tenant;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use lutece_api::{ErrorBody, InferenceLimits, Role};
+use lutece_store::{KeyRow, LimitsRow};
+
+#[utoipa::path(put, path = "/api/v1/tenants/{name}/limits", request_body = InferenceLimits, tag = "tenancy",
+    responses((status = 200, body = InferenceLimits), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn set_tenant_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(limits): JsonBody<InferenceLimits>,
+) -> Result<Json<InferenceLimits>, ApiError> {
+    caller.require(Role::Operator)?;
+    let row = checked(&limits)?;
+    let tenant = visible_tenant(&state, &caller, &name).await?;
+    state.store.set_tenant_limits(&tenant.id, &row).await?;
+    tracing::info!(tenant = %tenant.name, ?limits, "tenant limits set");
+    Ok(Json(limits))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{name}/limits", tag = "tenancy",
+    responses((status = 200, body = InferenceLimits), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_tenant_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<InferenceLimits>, ApiError> {
+    let tenant = visible_tenant(&state, &caller, &name).await?;
+    Ok(Json(wire(state.store.tenant_limits(&tenant.id).await?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/keys/{id}/limits", request_body = InferenceLimits, tag = "tenancy",
+    responses((status = 200, body = InferenceLimits), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn set_key_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(limits): JsonBody<InferenceLimits>,
+) -> Result<Json<InferenceLimits>, ApiError> {
+    caller.require(Role::Admin)?;
+    let row = checked(&limits)?;
+    let key = visible_key(&state, &caller, &id).await?;
+    // As with revoking: a key never limits a stronger one.
+    let role = Role::parse(&key.role).unwrap_or(Role::Operator);
+    if role > caller.role {
+        return Err(ApiError::Forbidden(format!(
+            "a {} key cannot limit a {} key",
+            caller.role.as_str(),
+            role.as_str()
+        )));
+    }
+    state.store.set_key_limits(&key.id, &row).await?;
+    tracing::info!(key_id = %key.id, ?limits, "key limits set");
+    Ok(Json(limits))
+}
+
+#[utoipa::path(get, path = "/api/v1/keys/{id}/limits", tag = "tenancy",
+    responses((status = 200, body = InferenceLimits), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_key_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<InferenceLimits>, ApiError> {
+    // Any key reads its own limits; an admin reads those of its tenant's keys.
+    if id != caller.key_id {
+        caller.require(Role::Admin)?;
+    }
+    let key = visible_key(&state, &caller, &id).await?;
+    Ok(Json(wire(state.store.key_limits(&key.id).await?)))
+}
+
+/// The key `id` if the caller may see it; otherwise it does not exist.
+async fn visible_key(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow, ApiError> {
+    let key = state.store.key_by_id(id).await?;
+    key.filter(|key| caller.scope().is_none_or(|own| own == key.tenant_id))
+        .ok_or_else(|| ApiError::NotFound(format!("key {id:?}")))
+}
+
+/// Limits as stored, once each is known to be at least 1 (a 0 would refuse everything; an
+/// absent limit is no limit).
+fn checked(limits: &InferenceLimits) -> Result<LimitsRow, ApiError> {
+    let fields = [
+        (
+            "requests_per_minute",
+            limits.requests_per_minute.map(u64::from),
+        ),
+        ("tokens_per_minute", limits.tokens_per_minute),
+        ("monthly_token_budget", limits.monthly_token_budget),
+    ];
+    for (name, value) in fields {
+        if value == Some(0) {
+            return Err(ApiError::invalid(
+                name,
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+    }
+    Ok(LimitsRow {
+        requests_per_minute: limits.requests_per_minute,
+        tokens_per_minute: limits.tokens_per_minute,
+        monthly_token_budget: limits.monthly_token_budget,
+    })
+}
+
+fn wire(row: LimitsRow) -> InferenceLimits {
+    InferenceLimits {
+        requests_per_minute: row.requests_per_minute,
+        tokens_per_minute: row.tokens_per_minute,
+        monthly_token_budget: row.monthly_token_budget,
+    }
+}
