@@ -81,12 +81,7 @@ impl StopMatcher {
                 stopped: false,
             };
         }
-        let first_stop = self
-            .stops
-            .iter()
-            .filter_map(|s| self.held.find(s.as_str()))
-            .min();
-        if let Some(at) = first_stop {
+        if let Some(at) = first_stop(&self.held, &self.stops) {
             self.held.truncate(at);
             return Released {
                 text: std::mem::take(&mut self.held),
@@ -112,6 +107,20 @@ impl StopMatcher {
     pub fn finish(&mut self) -> String {
         std::mem::take(&mut self.held)
     }
+}
+
+/// Where generation stops in `text`: at the first stop sequence to be complete, as if the text
+/// came one byte at a time (however it was cut into pieces), cut where the earliest stop
+/// sequence complete by then begins.
+fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
+    let end = stops
+        .iter()
+        .filter_map(|s| text.find(s.as_str()).map(|at| at + s.len()))
+        .min()?;
+    stops
+        .iter()
+        .filter_map(|s| text[..end].find(s.as_str()))
+        .min()
 }
 
 /// The length in bytes of the longest suffix of `text` that is a proper prefix of `stop`, on a
@@ -211,8 +220,14 @@ mod tests {
                 if r.stopped { stopped = true; break; }
             }
             if !stopped { out.push_str(&m.finish()); }
-            let expected = match stops.iter().filter_map(|s| text.find(s.as_str())).min() {
-                Some(at) => &text[..at],
+            // The stop that is complete first ends the text, at the start of the earliest
+            // stop complete by then.
+            let end = stops.iter().filter_map(|s| text.find(s.as_str()).map(|at| at + s.len())).min();
+            let expected = match end {
+                Some(end) => {
+                    let at = stops.iter().filter_map(|s| text[..end].find(s.as_str())).min();
+                    &text[..at.unwrap_or(end)]
+                }
                 None => &text[..],
             };
             prop_assert_eq!(out, expected);
