@@ -54,6 +54,7 @@ pub struct UsageRow {
 pub struct TokenUsage {
     pub tenant: String,
     /// The request's `OpenAI-Project` header, `default` without one.
+    #[serde(default)]
     pub project: String,
     pub key_id: String,
     pub model: String,

@@ -3,18 +3,24 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// `POST /api/v1/models` (operator): copy a model the control plane's machine can read into
-/// the platform's models, checked on the way; for an air-gapped platform, the way models
-/// arrive.
+/// `POST /api/v1/models` (operator): bring a model into the platform's models, checked on
+/// the way: a copy of one the control plane's machine can read (`path`; for an air-gapped
+/// platform, the way models arrive), or a GGUF file it downloads (`url`). Give one of the two.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportModel {
     /// An absolute path on the control plane's machine: a GGUF file (a generative model) or a
     /// sentence-transformers directory (`config.json`, `model.safetensors`, `tokenizer.json`:
     /// an embedding model).
-    pub path: String,
+    #[serde(default)]
+    pub path: Option<String>,
+    /// A GGUF file to download: `https://…` (or `http://…`) with its `sha256`, or a Hugging
+    /// Face file `hf:ORG/REPO[@REVISION]/FILE` from the hub or the mirror the control plane's
+    /// `HF_ENDPOINT` names (checked against the digest the hub sends when `sha256` is absent).
+    #[serde(default)]
+    pub url: Option<String>,
     /// The model's id in `/v1` and in deployments; derived from the file or directory name
-    /// when absent (lowercased, other characters turned into `-`).
+    /// (the URL's last part) when absent (lowercased, other characters turned into `-`).
     #[serde(default)]
     pub name: Option<String>,
     /// The SHA-256 the file must have (hex); for a directory, that of `model.safetensors`.

@@ -111,6 +111,13 @@ impl Sampling {
             .is_some_and(|o| o.include_usage.unwrap_or(false))
     }
 
+    /// Usage so far in every chunk (vLLM's `stream_options.continuous_usage_stats`).
+    pub fn wants_running_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.continuous_usage_stats.unwrap_or(false))
+    }
+
     /// `seed`, or Mistral's `random_seed`.
     pub fn seed(&self) -> Option<u64> {
         self.seed.or(self.random_seed)
@@ -122,6 +129,10 @@ impl Sampling {
 pub struct StreamOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
+    /// Every chunk carries the usage so far (vLLM's extension); the gateway asks the built-in
+    /// engine for it, so that a stream its client abandons is still metered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuous_usage_stats: Option<bool>,
 }
 
 /// `stop`: one string or a list of them.
@@ -252,7 +263,8 @@ pub struct ChatCompletionChunk {
     pub created: u64,
     pub model: String,
     pub choices: Vec<ChunkChoice>,
-    /// Only on the last chunk, which has no choices, and only with `include_usage`.
+    /// On the last chunk, which has no choices, with `include_usage`; so far, on every chunk,
+    /// with `continuous_usage_stats`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
 }

@@ -88,11 +88,19 @@ impl OpenAiError {
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
+        let quota = self.body.error.code.as_deref() == Some("insufficient_quota");
         let mut response = (self.status, axum::Json(self.body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        // A used-up budget does not come back within a retry's backoff: OpenAI's SDKs honour
+        // this header and do not retry.
+        if quota {
+            response
+                .headers_mut()
+                .insert("x-should-retry", HeaderValue::from_static("false"));
         }
         response
     }

@@ -97,7 +97,7 @@ impl Bucket {
     /// How long until the level reaches `wanted`.
     fn wait_for(&self, wanted: f64, per_minute: f64) -> Duration {
         let missing = (wanted - self.level).max(0.0);
-        Duration::from_secs_f64(missing * 60.0 / per_minute)
+        Duration::try_from_secs_f64(missing * 60.0 / per_minute).unwrap_or(Duration::MAX)
     }
 }
 

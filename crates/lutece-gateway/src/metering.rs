@@ -23,10 +23,22 @@ pub trait Meter: Send + Sync + 'static {
     fn record(&self, caller: &Caller, project: &str, model: &str, usage: TokenUsage);
 }
 
-/// The request as the replica should see it: a stream always asks for usage. Returns the body
-/// to send and whether the usage chunk must be dropped on the way back (the client did not
-/// ask for it). A body that is not an object is passed through for the replica to refuse.
-pub fn ask_for_usage(body: &Bytes) -> (Bytes, bool) {
+/// What the gateway asked of a stream that the client did not, to undo in the answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// Drop the last chunk, which carries the whole usage.
+    pub strip_last: bool,
+    /// Remove the usage so far from every other chunk.
+    pub strip_running: bool,
+}
+
+/// The request as the replica should see it: a stream always asks for the usage chunk and,
+/// from a replica that can report it (`running`: the built-in engine), for the usage so far in
+/// every chunk (`continuous_usage_stats`), so that a stream its client abandons is metered for
+/// what was generated. Returns the body to send and what to undo on the way back. A body that
+/// is not an object, or a `stream_options` that is not one, is passed through for the replica
+/// to refuse.
+pub fn ask_for_usage(body: &Bytes, running: bool) -> (Bytes, Asked) {
     #[derive(Deserialize)]
     struct Streaming {
         #[serde(default)]
@@ -34,25 +46,49 @@ pub fn ask_for_usage(body: &Bytes) -> (Bytes, bool) {
         #[serde(default)]
         stream_options: Option<serde_json::Value>,
     }
+    let unchanged = (body.clone(), Asked::default());
     let Ok(view) = serde_json::from_slice::<Streaming>(body) else {
-        return (body.clone(), false);
+        return unchanged;
     };
-    // Not a stream, or the client said what it wants: the body goes as it is.
-    if view.stream != Some(serde_json::Value::Bool(true)) || view.stream_options.is_some() {
-        return (body.clone(), false);
+    if view.stream != Some(serde_json::Value::Bool(true)) {
+        return unchanged;
+    }
+    let asked = |name: &str| match &view.stream_options {
+        None => Some(false),
+        Some(serde_json::Value::Object(options)) => {
+            Some(options.get(name) == Some(&serde_json::Value::Bool(true)))
+        }
+        Some(_) => None,
+    };
+    let (Some(last), Some(so_far)) = (asked("include_usage"), asked("continuous_usage_stats"))
+    else {
+        return unchanged;
+    };
+    let wanted = Asked {
+        strip_last: !last,
+        strip_running: running && !so_far,
+    };
+    if wanted == Asked::default() {
+        return unchanged;
     }
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return (body.clone(), false);
+        return unchanged;
     };
-    if let Some(object) = value.as_object_mut() {
-        object.insert(
-            "stream_options".into(),
-            serde_json::json!({ "include_usage": true }),
-        );
+    let Some(object) = value.as_object_mut() else {
+        return unchanged;
+    };
+    let options = object
+        .entry("stream_options")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(options) = options.as_object_mut() {
+        options.insert("include_usage".into(), true.into());
+        if running {
+            options.insert("continuous_usage_stats".into(), true.into());
+        }
     }
     match serde_json::to_vec(&value) {
-        Ok(bytes) => (Bytes::from(bytes), true),
-        Err(_) => (body.clone(), false),
+        Ok(bytes) => (Bytes::from(bytes), wanted),
+        Err(_) => unchanged,
     }
 }
 
@@ -65,19 +101,19 @@ pub fn usage_of_answer(body: &[u8]) -> Option<TokenUsage> {
     serde_json::from_slice::<Answer>(body).ok()?.usage
 }
 
-/// Splits a streamed answer into its events as bytes arrive, to find the usage chunk.
+/// Splits a streamed answer into its events as bytes arrive, to read the usage (the latest
+/// seen: so far, or the whole) and take out what the client did not ask for.
 #[derive(Debug, Default)]
 pub struct UsageTap {
     pending: Vec<u8>,
-    /// Drop the usage chunk (the gateway asked for it, the client did not).
-    pub strip: bool,
+    asked: Asked,
     pub usage: Option<TokenUsage>,
 }
 
 impl UsageTap {
-    pub fn new(strip: bool) -> Self {
+    pub fn new(asked: Asked) -> Self {
         Self {
-            strip,
+            asked,
             ..Self::default()
         }
     }
@@ -90,12 +126,30 @@ impl UsageTap {
         let mut start = 0;
         while let Some(end) = find_event_end(&self.pending[start..]) {
             let event = &self.pending[start..start + end];
-            let usage = usage_of_event(event);
-            if usage.is_none() || !self.strip {
-                out.extend_from_slice(event);
-            }
-            if usage.is_some() {
-                self.usage = usage;
+            match usage_of_event(event) {
+                None => out.extend_from_slice(event),
+                Some((usage, last)) => {
+                    self.usage = Some(usage);
+                    match (last, self.asked) {
+                        (
+                            true,
+                            Asked {
+                                strip_last: true, ..
+                            },
+                        ) => {}
+                        (
+                            false,
+                            Asked {
+                                strip_running: true,
+                                ..
+                            },
+                        ) => match without_usage(event) {
+                            Some(stripped) => out.extend_from_slice(&stripped),
+                            None => out.extend_from_slice(event),
+                        },
+                        _ => out.extend_from_slice(event),
+                    }
+                }
             }
             start += end;
         }
@@ -109,28 +163,35 @@ impl UsageTap {
     }
 }
 
-/// The usage of a usage chunk (`"choices": []` with `usage`); None for any other event.
-fn usage_of_event(event: &[u8]) -> Option<TokenUsage> {
+/// The usage an event carries, and whether it is the last chunk (no choices, the whole
+/// usage) rather than a chunk with the usage so far; None for any other event.
+fn usage_of_event(event: &[u8]) -> Option<(TokenUsage, bool)> {
     #[derive(Deserialize)]
     struct Chunk {
         #[serde(default)]
-        choices: Vec<serde_json::Value>,
+        choices: Vec<serde::de::IgnoredAny>,
         usage: Option<TokenUsage>,
     }
     let json = event
         .strip_prefix(b"data: ")
         .or_else(|| event.strip_prefix(b"data:"))?;
-    // Cheap test first: most chunks carry text, not usage.
+    // Cheap test first: most chunks of most streams carry text, not usage.
     if !contains(json, b"\"usage\"") {
         return None;
     }
-    match serde_json::from_slice::<Chunk>(json.trim_ascii()) {
-        Ok(Chunk {
-            choices,
-            usage: Some(usage),
-        }) if choices.is_empty() => Some(usage),
-        _ => None,
-    }
+    let chunk = serde_json::from_slice::<Chunk>(json.trim_ascii()).ok()?;
+    Some((chunk.usage?, chunk.choices.is_empty()))
+}
+
+/// The event without its `"usage":{…}` member, written last by the built-in engine.
+fn without_usage(event: &[u8]) -> Option<Vec<u8>> {
+    let marker = b",\"usage\":{";
+    let start = event.windows(marker.len()).rposition(|w| w == marker)?;
+    let end = start + event[start..].iter().position(|b| *b == b'}')? + 1;
+    let mut out = Vec::with_capacity(event.len());
+    out.extend_from_slice(&event[..start]);
+    out.extend_from_slice(&event[end..]);
+    Some(out)
 }
 
 /// The length of the first complete event (through its blank line), if there is one.
@@ -147,26 +208,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn streams_ask_for_usage_only_when_the_client_did_not_say() {
+    fn streams_always_ask_for_usage_and_remember_what_the_client_did_not() {
         let body = |s: &str| Bytes::from(s.to_owned());
-        let (sent, strip) = ask_for_usage(&body(r#"{"model":"m","stream":true}"#));
-        assert!(strip);
-        let sent: serde_json::Value = serde_json::from_slice(&sent).unwrap();
-        assert_eq!(sent["stream_options"]["include_usage"], true);
-        assert_eq!(sent["model"], "m");
+        let sent_as = |sent: &Bytes| serde_json::from_slice::<serde_json::Value>(sent).unwrap();
+        let (sent, asked) = ask_for_usage(&body(r#"{"model":"m","stream":true}"#), false);
+        assert_eq!(
+            asked,
+            Asked {
+                strip_last: true,
+                strip_running: false
+            }
+        );
+        assert_eq!(
+            sent_as(&sent)["stream_options"],
+            serde_json::json!({"include_usage": true})
+        );
+        assert_eq!(sent_as(&sent)["model"], "m");
+        // A replica that reports usage so far is asked for it too; the client's own choice of
+        // include_usage: false is overridden and undone on the way back.
+        let own = r#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#;
+        let (sent, asked) = ask_for_usage(&body(own), true);
+        assert_eq!(
+            asked,
+            Asked {
+                strip_last: true,
+                strip_running: true
+            }
+        );
+        assert_eq!(
+            sent_as(&sent)["stream_options"],
+            serde_json::json!({"include_usage": true, "continuous_usage_stats": true})
+        );
+        let both = r#"{"stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}"#;
         for unchanged in [
-            r#"{"model":"m"}"#,
-            r#"{"model":"m","stream":false}"#,
-            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#,
-            r#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#,
-            r#"{"model":"m","stream":true,"stream_options":"odd"}"#,
-            r#"not json"#,
+            (r#"{"model":"m"}"#, true),
+            (r#"{"model":"m","stream":false}"#, true),
+            (
+                r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#,
+                false,
+            ),
+            (both, true),
+            (
+                r#"{"model":"m","stream":true,"stream_options":"odd"}"#,
+                true,
+            ),
+            (r#"not json"#, true),
         ] {
-            let (sent, strip) = ask_for_usage(&body(unchanged));
+            let (sent, asked) = ask_for_usage(&body(unchanged.0), unchanged.1);
             assert_eq!(
-                (sent.as_ref(), strip),
-                (unchanged.as_bytes(), false),
-                "{unchanged}"
+                (sent.as_ref(), asked),
+                (unchanged.0.as_bytes(), Asked::default()),
+                "{unchanged:?}"
             );
         }
     }
@@ -181,7 +273,10 @@ mod tests {
         .as_bytes();
         for strip in [false, true] {
             for split in 0..stream.len() {
-                let mut tap = UsageTap::new(strip);
+                let mut tap = UsageTap::new(Asked {
+                    strip_last: strip,
+                    strip_running: false,
+                });
                 let mut out = tap.feed(&stream[..split]).to_vec();
                 out.extend_from_slice(&tap.feed(&stream[split..]));
                 out.extend_from_slice(&tap.finish());
@@ -207,5 +302,36 @@ mod tests {
             })
         );
         assert_eq!(usage_of_answer(b"{}"), None);
+    }
+
+    #[test]
+    fn usage_so_far_is_kept_from_every_chunk_and_taken_out_when_not_asked() {
+        let stream = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"}}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n",
+        )
+        .as_bytes();
+        let mut tap = UsageTap::new(Asked {
+            strip_last: true,
+            strip_running: true,
+        });
+        let out = String::from_utf8(tap.feed(stream).to_vec()).unwrap();
+        assert_eq!(
+            out,
+            concat!(
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"}}]}\n\n",
+            )
+        );
+        // A client that hangs up now is metered for what was generated so far.
+        assert_eq!(
+            tap.usage,
+            Some(TokenUsage {
+                prompt_tokens: 5,
+                completion_tokens: 2
+            })
+        );
+        let mut kept = UsageTap::new(Asked::default());
+        assert_eq!(kept.feed(stream).as_ref(), stream);
     }
 }

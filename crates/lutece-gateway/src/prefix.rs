@@ -2,12 +2,18 @@
 //! conversation that goes on, few-shot examples) should reach the replica that already holds
 //! that prefix in its KV cache, as engines with prefix caching reuse it.
 //!
-//! The prompt is cut into blocks of [`BLOCK_BYTES`]; each block gets a hash that covers every
-//! byte before it too, so equal hashes mean equal prefixes. An [`Affinity`] index remembers,
-//! for each prefix hash, the replica that last served it; a request goes to the replica with
-//! the longest remembered prefix unless that replica is much busier than the least busy one.
-//! The index is bounded: two generations of maps, the older dropped when the newer fills up,
-//! so prefixes not seen for a while are forgotten first.
+//! The prompt is cut into blocks of [`BLOCK_BYTES`], and at the end of every message (so a
+//! shared system prompt, or the turns of a conversation so far, match whatever their length);
+//! each point gets a hash that covers every byte before it too, so equal hashes mean equal
+//! prefixes. The hashes start from the tenant's id: tenants never share affinity, so one cannot
+//! learn where another's prompts went (a prefix cache's timing tells). An [`Affinity`] index
+//! remembers, for each prefix hash, the replica that last served it; a request goes to the
+//! replica with the longest remembered prefix unless that replica is much busier than the
+//! least busy one. The index is bounded: two generations of maps, the older dropped when the
+//! newer fills up, so prefixes not seen for a while are forgotten first.
+//!
+//! It helps engines that keep prefixes cached between requests (vLLM, SGLang, llama.cpp's
+//! server); the built-in engine does not yet.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
@@ -16,13 +22,15 @@ use serde::Deserialize;
 
 /// Bytes of prompt text per block: about 64 tokens of English.
 pub const BLOCK_BYTES: usize = 256;
+/// A message boundary is a match point once this much text comes before it.
+pub const MIN_PREFIX_BYTES: usize = 64;
 /// Prefix blocks considered at most (64 KiB of text).
 pub const MAX_BLOCKS: usize = 256;
 /// Prefix hashes remembered per generation, per model.
 const GENERATION_CAPACITY: usize = 1 << 16;
 
-/// The chained hashes of a prompt's whole blocks, shortest prefix first; empty when the prompt
-/// is shorter than one block.
+/// The chained hashes of a prompt's prefixes (whole blocks, ends of messages), shortest first;
+/// empty when the prompt is short.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrefixHashes(pub Vec<u64>);
 
@@ -31,10 +39,34 @@ pub struct PrefixHashes(pub Vec<u64>);
 struct BlockHasher {
     hasher: DefaultHasher,
     filled: usize,
+    fed: usize,
     hashes: Vec<u64>,
 }
 
 impl BlockHasher {
+    /// Starts from `seed` (not part of any prefix's length).
+    fn seeded(seed: &str) -> Self {
+        let mut hasher = DefaultHasher::new();
+        hasher.write(seed.as_bytes());
+        hasher.write_u8(0xff);
+        Self {
+            hasher,
+            ..Self::default()
+        }
+    }
+
+    /// A match point here (the end of a message), unless too little text comes before it or
+    /// a block just ended; false once enough points are hashed.
+    fn boundary(&mut self) -> bool {
+        if self.hashes.len() == MAX_BLOCKS {
+            return false;
+        }
+        if self.fed >= MIN_PREFIX_BYTES && self.filled > 0 {
+            self.hashes.push(self.hasher.finish());
+        }
+        self.hashes.len() < MAX_BLOCKS
+    }
+
     /// Feeds bytes; false once enough blocks are hashed.
     fn feed(&mut self, mut bytes: &[u8]) -> bool {
         while !bytes.is_empty() {
@@ -44,6 +76,7 @@ impl BlockHasher {
             let take = (BLOCK_BYTES - self.filled).min(bytes.len());
             self.hasher.write(&bytes[..take]);
             self.filled += take;
+            self.fed += take;
             bytes = &bytes[take..];
             if self.filled == BLOCK_BYTES {
                 self.hashes.push(self.hasher.finish());
@@ -72,13 +105,13 @@ struct Message {
 }
 
 impl PrefixHashes {
-    /// The prefix hashes of a request body: its messages (role and text, in order) or its
-    /// prompt. Anything else (embeddings, bodies the replica will refuse) has none.
-    pub fn of_request(body: &[u8]) -> Self {
+    /// The prefix hashes of `tenant`'s request body: its messages (role and text, in order) or
+    /// its prompt. Anything else (embeddings, bodies the replica will refuse) has none.
+    pub fn of_request(body: &[u8], tenant: &str) -> Self {
         let Ok(request) = serde_json::from_slice::<Prompted>(body) else {
             return Self::default();
         };
-        let mut blocks = BlockHasher::default();
+        let mut blocks = BlockHasher::seeded(tenant);
         if let Some(messages) = request.messages {
             for message in messages {
                 let role = message.role.as_deref().unwrap_or("");
@@ -86,6 +119,9 @@ impl PrefixHashes {
                     break;
                 }
                 if !feed_text(&mut blocks, message.content.as_ref()) || !blocks.feed(b"\x1f") {
+                    break;
+                }
+                if !blocks.boundary() {
                     break;
                 }
             }
@@ -172,28 +208,33 @@ mod tests {
 
     #[test]
     fn equal_prefixes_hash_equal_and_a_difference_ends_the_match() {
+        let of = |body: &[u8]| PrefixHashes::of_request(body, "t");
         let system = "You are a careful assistant. ".repeat(40); // 1160 bytes
-        let a = PrefixHashes::of_request(&chat(&system, "What is 2+2?"));
-        let b = PrefixHashes::of_request(&chat(&system, "Name a colour."));
-        // system\x1e + 1160 bytes + \x1f + user\x1e + the question: four whole blocks.
-        assert_eq!(a.0.len(), 4);
-        assert_eq!(a.0[..4], b.0[..4]);
-        let other = PrefixHashes::of_request(&chat(&"Be brief. ".repeat(120), "What is 2+2?"));
+        let a = of(&chat(&system, "What is 2+2?"));
+        let b = of(&chat(&system, "Name a colour."));
+        // system\x1e + 1160 bytes + \x1f: four whole blocks and the system message's end;
+        // then user\x1e + the question: the user message's end.
+        assert_eq!(a.0.len(), 6);
+        assert_eq!(a.0[..5], b.0[..5]);
+        assert_ne!(a.0[5], b.0[5]);
+        let other = of(&chat(&"Be brief. ".repeat(120), "What is 2+2?"));
         assert!(other.0.iter().zip(&a.0).all(|(x, y)| x != y));
+        // A short system prompt is a match point of its own.
+        let short = "Answer in French, briefly and politely, whatever the question.";
+        assert!(short.len() + 8 >= MIN_PREFIX_BYTES);
+        let (x, y) = (of(&chat(short, "Hi")), of(&chat(short, "Bye")));
+        assert_eq!((x.0.len(), x.0[0]), (2, y.0[0]));
+        // Another tenant's same request shares nothing.
+        let theirs = PrefixHashes::of_request(&chat(&system, "What is 2+2?"), "u");
+        assert!(theirs.0.iter().zip(&a.0).all(|(x, y)| x != y));
         // A completion prompt, a short request and a body without a prompt.
         let prompt = serde_json::json!({"model": "m", "prompt": "x".repeat(600)});
-        let prompt = PrefixHashes::of_request(&serde_json::to_vec(&prompt).unwrap());
-        assert_eq!(prompt.0.len(), 2);
-        assert!(PrefixHashes::of_request(&chat("Hi", "Hello")).0.is_empty());
-        assert!(
-            PrefixHashes::of_request(br#"{"model":"e","input":"text"}"#)
-                .0
-                .is_empty()
-        );
-        assert!(PrefixHashes::of_request(b"not json").0.is_empty());
+        assert_eq!(of(&serde_json::to_vec(&prompt).unwrap()).0.len(), 2);
+        assert!(of(&chat("Hi", "Hello")).0.is_empty());
+        assert!(of(br#"{"model":"e","input":"text"}"#).0.is_empty());
+        assert!(of(b"not json").0.is_empty());
         // Very long prompts are hashed up to MAX_BLOCKS.
-        let huge = PrefixHashes::of_request(&chat(&"y".repeat(200_000), "?"));
-        assert_eq!(huge.0.len(), MAX_BLOCKS);
+        assert_eq!(of(&chat(&"y".repeat(200_000), "?")).0.len(), MAX_BLOCKS);
     }
 
     #[test]

@@ -216,7 +216,11 @@ pub(crate) async fn forward<A: Authenticator>(
     }
     let in_flight = gateway
         .routes
-        .pick(&caller.tenant_id, &model, &PrefixHashes::of_request(&body))
+        .pick(
+            &caller.tenant_id,
+            &model,
+            &PrefixHashes::of_request(&body, &caller.tenant_id),
+        )
         .map_err(|pick| match pick {
             Pick::Unknown => OpenAiError::model_not_found(&model),
             Pick::NoReplica => OpenAiError::unavailable(format!(
@@ -224,7 +228,8 @@ pub(crate) async fn forward<A: Authenticator>(
             )),
         })?;
     let url = format!("{}{}", in_flight.upstream().base_url, uri.path());
-    let (body, strip_usage) = metering::ask_for_usage(&body);
+    let running = in_flight.upstream().reports_running_usage();
+    let (body, asked) = metering::ask_for_usage(&body, running);
     let recorder = Recorder {
         meter: Arc::clone(&gateway.meter),
         limiter: Arc::clone(&gateway.limiter),
@@ -236,7 +241,7 @@ pub(crate) async fn forward<A: Authenticator>(
         http: gateway.http.clone(),
         url,
         body,
-        strip_usage,
+        asked,
         recorder,
         in_flight,
     }

@@ -1,7 +1,9 @@
 //! One request's exchange with a replica, and its answer relayed to the client with its usage
-//! metered. The exchange runs as a task of its own and a streamed answer's relay finishes
-//! reading in the background when the client goes away: the replica generated those tokens
-//! either way, so a client that hangs up, early or late, is metered all the same.
+//! metered. The exchange runs as a task of its own, so a client that leaves before the answer
+//! arrives does not stop it being metered. A stream is metered for the latest usage it
+//! carried: the whole at its end, or, from the built-in engine (which reports usage so far in
+//! every chunk), what was generated until the client hung up or the replica broke off. The
+//! replica's connection is dropped with the client's, so the engine stops generating.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +16,7 @@ use futures_util::stream::BoxStream;
 
 use crate::error::OpenAiError;
 use crate::limits::Limiter;
-use crate::metering::{self, Meter, TokenUsage, UsageTap};
+use crate::metering::{self, Asked, Meter, TokenUsage, UsageTap};
 use crate::proxy::Caller;
 use crate::routing::InFlight;
 
@@ -34,7 +36,7 @@ impl Recorder {
         };
         self.meter
             .record(&self.caller, &self.project, &self.model, usage);
-        let tokens = usage.prompt_tokens + usage.completion_tokens;
+        let tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
         self.limiter
             .spend_tokens(&self.caller.subject(), tokens, Instant::now());
     }
@@ -45,8 +47,8 @@ pub(crate) struct Exchange {
     pub(crate) http: reqwest::Client,
     pub(crate) url: String,
     pub(crate) body: Bytes,
-    /// Drop the usage chunk from a stream (the gateway asked for it, the client did not).
-    pub(crate) strip_usage: bool,
+    /// What the gateway asked of a stream that the client did not.
+    pub(crate) asked: Asked,
     pub(crate) recorder: Recorder,
     /// Counts the request against its replica until the answer is through.
     pub(crate) in_flight: InFlight,
@@ -85,7 +87,7 @@ impl Exchange {
         let body = if streamed {
             let relay = Relay {
                 stream: Some(upstream.bytes_stream().boxed()),
-                tap: UsageTap::new(self.strip_usage),
+                tap: UsageTap::new(self.asked),
                 recorder: Some(self.recorder),
                 in_flight: Some(self.in_flight),
             };
@@ -116,8 +118,8 @@ impl Exchange {
     }
 }
 
-/// A streamed answer on its way to the client, its usage chunk tapped (and stripped when the
-/// client did not ask for it).
+/// A streamed answer on its way to the client, its usage read (and what the client did not
+/// ask for taken out).
 struct Relay {
     stream: Option<BoxStream<'static, reqwest::Result<Bytes>>>,
     tap: UsageTap,
@@ -136,39 +138,32 @@ impl Relay {
                 Some((Ok(out), self))
             }
             Some(Err(error)) => {
-                // The replica broke off: what it sent is all there is.
-                self.stream = None;
+                // The replica broke off: what it reported is all there is.
+                self.end();
                 Some((Err(error), self))
             }
             None => {
-                self.stream = None;
-                let recorder = self.recorder.take()?;
-                recorder.record(self.tap.usage);
+                self.end();
                 let rest = self.tap.finish();
                 Some((Ok(rest), self))
             }
         }
     }
+
+    /// Records the latest usage seen (once) and lets the replica go.
+    fn end(&mut self) {
+        self.stream = None;
+        self.in_flight = None;
+        if let Some(recorder) = self.recorder.take() {
+            recorder.record(self.tap.usage);
+        }
+    }
 }
 
 impl Drop for Relay {
-    /// The client left before the end: read the rest of the answer in the background, for
-    /// its usage. The replica stays counted as busy until then, as it is.
+    /// The client left (or the stream ended): the usage so far is recorded, and the replica's
+    /// connection closes, which stops its generation.
     fn drop(&mut self) {
-        let (Some(mut stream), Some(recorder)) = (self.stream.take(), self.recorder.take()) else {
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let mut tap = std::mem::take(&mut self.tap);
-        let in_flight = self.in_flight.take();
-        runtime.spawn(async move {
-            while let Some(Ok(chunk)) = stream.next().await {
-                tap.feed(&chunk);
-            }
-            recorder.record(tap.usage);
-            drop(in_flight);
-        });
+        self.end();
     }
 }

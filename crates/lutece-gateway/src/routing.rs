@@ -7,7 +7,7 @@
 //! A tenant's own model of a name hides a shared one of the same name, for that tenant only.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use lutece_api::ModelKind;
@@ -33,6 +33,14 @@ pub type ModelKey = (Scope, String);
 pub struct Upstream {
     pub base_url: String,
     in_flight: AtomicU64,
+    running_usage: AtomicBool,
+}
+
+impl Upstream {
+    /// It reports the usage so far in every chunk of a stream when asked (the built-in engine).
+    pub fn reports_running_usage(&self) -> bool {
+        self.running_usage.load(Ordering::Relaxed)
+    }
 }
 
 /// Counts a request against its upstream until dropped.
@@ -71,6 +79,8 @@ pub struct Route {
     pub kind: ModelKind,
     /// The base URLs of its healthy replicas.
     pub replicas: Vec<String>,
+    /// Its replicas are the built-in engine, which reports usage so far in every chunk.
+    pub running_usage: bool,
 }
 
 /// What happened when asking for a replica.
@@ -93,6 +103,7 @@ impl Routes {
             Route {
                 kind,
                 replicas: urls,
+                running_usage,
             },
         ) in desired
         {
@@ -106,12 +117,17 @@ impl Routes {
                     continue;
                 }
                 let kept = old.iter().find(|u| u.base_url == url).cloned();
-                replicas.push(kept.unwrap_or_else(|| {
+                let upstream = kept.unwrap_or_else(|| {
                     Arc::new(Upstream {
                         base_url: url,
                         in_flight: AtomicU64::new(0),
+                        running_usage: AtomicBool::new(running_usage),
                     })
-                }));
+                });
+                upstream
+                    .running_usage
+                    .store(running_usage, Ordering::Relaxed);
+                replicas.push(upstream);
             }
             next.insert(
                 key,
@@ -236,6 +252,7 @@ mod tests {
                 let route = Route {
                     kind,
                     replicas: urls.iter().map(|u| (*u).to_owned()).collect(),
+                    running_usage: false,
                 };
                 ((scope.clone(), (*name).to_owned()), route)
             })

@@ -183,6 +183,8 @@ async fn probe_once(
             let route = Route {
                 kind: kind_of(state, d),
                 replicas: Vec::new(),
+                // The built-in engine's workers report usage so far; external engines may not.
+                running_usage: d.model.is_some(),
             };
             (scope(d), route)
         })

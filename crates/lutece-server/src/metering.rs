@@ -21,6 +21,15 @@ struct Counts {
     completion_tokens: u64,
 }
 
+impl Counts {
+    /// Adds, saturating: a replica's report is not trusted not to overflow.
+    fn add(&mut self, requests: u64, prompt_tokens: u64, completion_tokens: u64) {
+        self.requests = self.requests.saturating_add(requests);
+        self.prompt_tokens = self.prompt_tokens.saturating_add(prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(completion_tokens);
+    }
+}
+
 /// Tokens used in one calendar month (UTC), per tenant and per key.
 #[derive(Debug, Default)]
 struct MonthTotals {
@@ -30,10 +39,11 @@ struct MonthTotals {
 }
 
 impl MonthTotals {
-    /// Starts afresh when the month changed since the last count.
+    /// Starts afresh when a new month began since the last count (never backwards: a clock
+    /// stepped back does not wipe the month's totals).
     fn roll(&mut self, now_ms: i64) {
         let start_ms = Month::containing(now_ms.div_euclid(1000)).start_secs * 1000;
-        if start_ms != self.start_ms {
+        if start_ms > self.start_ms {
             *self = Self {
                 start_ms,
                 ..Self::default()
@@ -62,15 +72,15 @@ impl Meter for TokenMeter {
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             let counts = pending.entry(key).or_default();
-            counts.requests += 1;
-            counts.prompt_tokens += usage.prompt_tokens;
-            counts.completion_tokens += usage.completion_tokens;
+            counts.add(1, usage.prompt_tokens, usage.completion_tokens);
         }
-        let tokens = usage.prompt_tokens + usage.completion_tokens;
+        let tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
         let mut month = self.month.lock().unwrap_or_else(|p| p.into_inner());
         month.roll(now);
-        *month.tenants.entry(caller.tenant_id.clone()).or_default() += tokens;
-        *month.keys.entry(caller.key_id.clone()).or_default() += tokens;
+        let tenant = month.tenants.entry(caller.tenant_id.clone()).or_default();
+        *tenant = tenant.saturating_add(tokens);
+        let key = month.keys.entry(caller.key_id.clone()).or_default();
+        *key = key.saturating_add(tokens);
     }
 }
 
@@ -80,8 +90,10 @@ impl TokenMeter {
         let mut month = MonthTotals::default();
         month.roll(now_ms());
         for (tenant_id, key_id, tokens) in store.tokens_since(month.start_ms).await? {
-            *month.tenants.entry(tenant_id).or_default() += tokens;
-            *month.keys.entry(key_id).or_default() += tokens;
+            let tenant = month.tenants.entry(tenant_id).or_default();
+            *tenant = tenant.saturating_add(tokens);
+            let key = month.keys.entry(key_id).or_default();
+            *key = key.saturating_add(tokens);
         }
         Ok(Self {
             pending: Mutex::default(),
@@ -128,10 +140,11 @@ impl TokenMeter {
             tracing::warn!(%error, "token usage not written yet; will retry");
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             for (bucket, counts) in taken {
-                let kept = pending.entry(bucket).or_default();
-                kept.requests += counts.requests;
-                kept.prompt_tokens += counts.prompt_tokens;
-                kept.completion_tokens += counts.completion_tokens;
+                pending.entry(bucket).or_default().add(
+                    counts.requests,
+                    counts.prompt_tokens,
+                    counts.completion_tokens,
+                );
             }
         }
     }

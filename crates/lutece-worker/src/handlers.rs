@@ -101,12 +101,12 @@ pub(crate) async fn chat(
             model: request.model,
             chat: true,
         };
-        return Ok(stream(
-            chunk,
-            receivers,
+        let usage = StreamUsage {
             prompt_tokens,
-            request.sampling.wants_usage_chunk(),
-        ));
+            last_chunk: request.sampling.wants_usage_chunk(),
+            running: request.sampling.wants_running_usage(),
+        };
+        return Ok(stream(chunk, receivers, usage));
     }
     let finished = collect_all(receivers).await?;
     let usage = total_usage(prompt_tokens, finished.iter().map(|f| f.usage));
@@ -217,12 +217,12 @@ pub(crate) async fn completions(
             model: request.model,
             chat: false,
         };
-        return Ok(stream(
-            chunk,
-            receivers,
+        let usage = StreamUsage {
             prompt_tokens,
-            request.sampling.wants_usage_chunk(),
-        ));
+            last_chunk: request.sampling.wants_usage_chunk(),
+            running: request.sampling.wants_running_usage(),
+        };
+        return Ok(stream(chunk, receivers, usage));
     }
     let finished = collect_all(receivers).await?;
     let usage = total_usage(prompt_tokens, finished.iter().map(|f| f.usage));
@@ -264,8 +264,16 @@ struct ChunkMaker {
 }
 
 impl ChunkMaker {
-    /// A chunk for choice `index`: a delta of text and, at the end, the finish reason.
-    fn choice(&self, index: u32, role: bool, text: Option<String>, finish: Option<&str>) -> Bytes {
+    /// A chunk for choice `index`: a delta of text and, at the end, the finish reason; with the
+    /// usage so far when it is asked for.
+    fn choice(
+        &self,
+        index: u32,
+        role: bool,
+        text: Option<String>,
+        finish: Option<&str>,
+        usage: Option<Usage>,
+    ) -> Bytes {
         if self.chat {
             sse::event(&ChatCompletionChunk {
                 id: self.id.clone(),
@@ -281,7 +289,7 @@ impl ChunkMaker {
                     finish_reason: finish.map(Into::into),
                     logprobs: None,
                 }],
-                usage: None,
+                usage,
             })
         } else {
             sse::event(&Completion {
@@ -295,7 +303,7 @@ impl ChunkMaker {
                     finish_reason: finish.map(Into::into),
                     logprobs: None,
                 }],
-                usage: None,
+                usage,
             })
         }
     }
@@ -324,13 +332,21 @@ impl ChunkMaker {
     }
 }
 
+/// Which usage a stream reports.
+struct StreamUsage {
+    prompt_tokens: u64,
+    /// A last chunk with the whole usage (`include_usage`).
+    last_chunk: bool,
+    /// The usage so far in every chunk (`continuous_usage_stats`).
+    running: bool,
+}
+
 /// Streams every choice's tokens as they come, in OpenAI's framing. A client that goes away
 /// drops the body, which drops the engine receivers, which cancels the generations.
 fn stream(
     maker: ChunkMaker,
     receivers: Vec<UnboundedReceiver<Event>>,
-    prompt_tokens: u64,
-    include_usage: bool,
+    usage: StreamUsage,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
     let choices = receivers.len();
@@ -341,6 +357,13 @@ fn stream(
                 .zip(0u32..)
                 .map(|(r, i)| Box::pin(receiver_stream(r).map(move |e| (i, e)))),
         );
+        // Tokens generated so far, all choices together.
+        let mut generated = 0u64;
+        let so_far = |generated: u64| {
+            usage
+                .running
+                .then(|| Usage::new(usage.prompt_tokens, generated))
+        };
         if maker.chat {
             for index in 0..choices {
                 let first = maker.choice(
@@ -348,6 +371,7 @@ fn stream(
                     true,
                     Some(String::new()),
                     None,
+                    so_far(0),
                 );
                 if tx.send(Ok(first)).await.is_err() {
                     return;
@@ -358,13 +382,25 @@ fn stream(
         let mut done = 0;
         while let Some((index, event)) = merged.next().await {
             let bytes = match event {
-                Event::Token { text, .. } if text.is_empty() => continue,
-                Event::Token { text, .. } => maker.choice(index, false, Some(text), None),
-                Event::Done { reason, usage } => {
+                Event::Token { id, text } => {
+                    // Id -1 is text held back until the end, not a token.
+                    if id >= 0 {
+                        generated += 1;
+                    }
+                    if text.is_empty() {
+                        continue;
+                    }
+                    maker.choice(index, false, Some(text), None, so_far(generated))
+                }
+                Event::Done {
+                    reason,
+                    usage: used,
+                } => {
                     done += 1;
-                    completion_tokens += u64::from(usage.completion_tokens);
+                    completion_tokens += u64::from(used.completion_tokens);
                     let text = (!maker.chat).then(String::new);
-                    maker.choice(index, false, text, Some(finish_reason(reason)))
+                    let reason = Some(finish_reason(reason));
+                    maker.choice(index, false, text, reason, so_far(generated))
                 }
                 Event::Failed(message) => {
                     let error = ErrorResponse::new("server_error", message);
@@ -381,8 +417,8 @@ fn stream(
             let _ = tx.send(Ok(sse::event(&error))).await;
             return;
         }
-        if include_usage {
-            let usage = Usage::new(prompt_tokens, completion_tokens);
+        if usage.last_chunk {
+            let usage = Usage::new(usage.prompt_tokens, completion_tokens);
             if tx.send(Ok(maker.usage(usage))).await.is_err() {
                 return;
             }

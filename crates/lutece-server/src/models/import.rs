@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use lutece_api::{ImportModel, ModelKind, PlatformModel};
+use lutece_api::{ModelKind, PlatformModel};
 use lutece_core::validate_name;
 use sha2::{Digest, Sha256};
 
@@ -26,17 +26,16 @@ const EMBEDDING_OPTIONAL: [&str; 3] = [
 /// with `place` holding the models lock while the checked copy takes its name.
 pub(crate) fn import(
     models_dir: &Path,
-    request: ImportModel,
+    path: &str,
+    name: Option<String>,
+    sha256: Option<&str>,
     place: impl FnOnce(&dyn Fn() -> Result<(), ApiError>) -> Result<(), ApiError>,
 ) -> Result<PlatformModel, ApiError> {
-    let source = PathBuf::from(&request.path);
+    let source = PathBuf::from(path);
     if !source.is_absolute() {
         return Err(ApiError::invalid(
             "path",
-            format!(
-                "{:?} is relative: give an absolute path on the control plane's machine",
-                request.path
-            ),
+            format!("{path:?} is relative: give an absolute path on the control plane's machine"),
         ));
     }
     let metadata = std::fs::metadata(&source)
@@ -68,7 +67,7 @@ pub(crate) fn import(
             ));
         }
     }
-    let name = match request.name {
+    let name = match name {
         Some(name) => name,
         None => derive_name(&source).ok_or_else(|| {
             ApiError::invalid(
@@ -81,21 +80,24 @@ pub(crate) fn import(
         })?,
     };
     validate_name(&name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
-    let expected = request.sha256.as_deref().map(parse_sha256).transpose()?;
+    let expected = sha256.map(parse_sha256).transpose()?;
     if find(models_dir, &name).is_some() {
         return Err(ApiError::Conflict(format!("model {name} already exists")));
     }
-    std::fs::create_dir_all(models_dir).map_err(internal)?;
-    let staging = Staging::create(models_dir.join(format!(".import-{name}-{}", super::unique())))?;
+    let staging = Staging::create(models_dir, &name)?;
 
-    let (weights, digest, bytes) = match kind {
+    let staged = match kind {
         ModelKind::Generative => {
-            let copy = staging.0.join("model.gguf");
-            let (digest, bytes) = copy_hashed(&source, &copy)?;
-            let file = File::open(&copy).map_err(internal)?;
-            gguf::check(BufReader::new(file), bytes)
-                .map_err(|e| ApiError::invalid("path", format!("{} {e}", source.display())))?;
-            (copy, digest, bytes)
+            let file = staging.0.join("model.gguf");
+            let (digest, bytes) = copy_hashed(&source, &file)?;
+            Staged {
+                staging,
+                file,
+                digest,
+                bytes,
+                expected,
+                origin: source.display().to_string(),
+            }
         }
         ModelKind::Embedding => {
             let mut total = 0;
@@ -127,17 +129,71 @@ pub(crate) fn import(
                 }
                 total += bytes;
             }
-            (staging.0.clone(), digest, total)
+            let file = staging.0.clone();
+            Staged {
+                staging,
+                file,
+                digest,
+                bytes: total,
+                expected,
+                origin: source.display().to_string(),
+            }
         }
     };
+    finish(models_dir, &name, kind, staged, place)
+}
+
+/// A model written into its staging folder, with what was learnt on the way.
+pub(crate) struct Staged {
+    pub(crate) staging: Staging,
+    /// The GGUF file, or the directory of an embedding model.
+    pub(crate) file: PathBuf,
+    /// SHA-256 of the weights.
+    pub(crate) digest: String,
+    pub(crate) bytes: u64,
+    /// The SHA-256 they must have.
+    pub(crate) expected: Option<String>,
+    /// Where it came from, for messages.
+    pub(crate) origin: String,
+}
+
+/// Imports a GGUF file already downloaded into its staging folder as model `name`.
+pub(crate) fn import_download(
+    models_dir: &Path,
+    name: &str,
+    staged: Staged,
+    place: impl FnOnce(&dyn Fn() -> Result<(), ApiError>) -> Result<(), ApiError>,
+) -> Result<PlatformModel, ApiError> {
+    finish(models_dir, name, ModelKind::Generative, staged, place)
+}
+
+/// Checks a staged model (a GGUF file's structure; the digest) and makes it appear under
+/// `name` in one step, only if the name is still free.
+fn finish(
+    models_dir: &Path,
+    name: &str,
+    kind: ModelKind,
+    staged: Staged,
+    place: impl FnOnce(&dyn Fn() -> Result<(), ApiError>) -> Result<(), ApiError>,
+) -> Result<PlatformModel, ApiError> {
+    let Staged {
+        staging,
+        file: weights,
+        digest,
+        bytes,
+        expected,
+        origin,
+    } = staged;
+    if kind == ModelKind::Generative {
+        let file = File::open(&weights).map_err(internal)?;
+        gguf::check(BufReader::new(file), bytes)
+            .map_err(|e| ApiError::invalid(source_field(&origin), format!("{origin} {e}")))?;
+    }
     if let Some(expected) = expected {
         if digest != expected {
             return Err(ApiError::invalid(
                 "sha256",
-                format!(
-                    "{} has SHA-256 {digest}, not {expected}; nothing was imported",
-                    source.display()
-                ),
+                format!("{origin} has SHA-256 {digest}, not {expected}; nothing was imported"),
             ));
         }
     }
@@ -145,11 +201,11 @@ pub(crate) fn import(
     // never replaces a file, and a directory is never renamed onto one that has files.
     let destination = match kind {
         ModelKind::Generative => models_dir.join(format!("{name}.gguf")),
-        ModelKind::Embedding => models_dir.join(&name),
+        ModelKind::Embedding => models_dir.join(name),
     };
     let taken = || ApiError::Conflict(format!("model {name} already exists"));
     place(&|| {
-        if find(models_dir, &name).is_some() || destination.exists() {
+        if find(models_dir, name).is_some() || destination.exists() {
             return Err(taken());
         }
         let placed = match kind {
@@ -161,24 +217,41 @@ pub(crate) fn import(
             _ => internal(e),
         })
     })?;
-    tracing::info!(model = %name, from = %source.display(), "model imported");
+    drop(staging);
+    tracing::info!(model = %name, from = %origin, "model imported");
     Ok(PlatformModel {
-        name,
+        name: name.to_owned(),
         kind,
         bytes,
         sha256: Some(digest),
     })
 }
 
+/// The request field a source's problem is reported against.
+fn source_field(origin: &str) -> &'static str {
+    if origin.starts_with('/') {
+        "path"
+    } else {
+        "url"
+    }
+}
+
 /// A hidden folder of its own in the models directory, removed whatever it holds when the
 /// import ends (what succeeded was linked or renamed out of it); one a killed server left is
 /// removed at the next start ([`super::clean_up`]).
-struct Staging(PathBuf);
+pub(crate) struct Staging(PathBuf);
 
 impl Staging {
-    fn create(path: PathBuf) -> Result<Self, ApiError> {
+    /// A new staging folder for model `name` in `models_dir`.
+    pub(crate) fn create(models_dir: &Path, name: &str) -> Result<Self, ApiError> {
+        std::fs::create_dir_all(models_dir).map_err(internal)?;
+        let path = models_dir.join(format!(".import-{name}-{}", super::unique()));
         std::fs::create_dir(&path).map_err(internal)?;
         Ok(Self(path))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
     }
 }
 
@@ -212,7 +285,7 @@ fn copy_hashed(from: &Path, to: &Path) -> Result<(String, u64), ApiError> {
     Ok((hex::encode(hasher.finalize()), bytes))
 }
 
-fn parse_sha256(text: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_sha256(text: &str) -> Result<String, ApiError> {
     let lower = text.to_ascii_lowercase();
     if lower.len() == 64 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(lower)
@@ -232,8 +305,14 @@ pub(crate) fn derive_name(path: &Path) -> Option<String> {
     } else {
         path.file_stem()?
     };
+    name_from_stem(&stem.to_string_lossy())
+}
+
+/// A model name from a file's stem: lowercased, every run of other characters than letters
+/// and digits turned into one `-`, at most 63 characters.
+pub(crate) fn name_from_stem(stem: &str) -> Option<String> {
     let mut name = String::new();
-    for c in stem.to_string_lossy().to_lowercase().chars() {
+    for c in stem.to_lowercase().chars() {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             name.push(c);
         } else if !name.is_empty() && !name.ends_with('-') {

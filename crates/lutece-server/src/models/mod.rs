@@ -1,10 +1,12 @@
 //! The platform's models: files in the models directory of the data directory, named by the
 //! id clients use: `NAME.gguf` (a generative model) or `NAME/` (a model of several files).
 
+mod fetch;
 mod gguf;
 mod import;
 mod safetensors;
 
+pub(crate) use fetch::import_url;
 pub(crate) use import::import;
 
 use std::path::{Path, PathBuf};

@@ -103,6 +103,12 @@ fn checked(limits: &InferenceLimits) -> Result<LimitsRow, ApiError> {
                 "must be at least 1 (leave it out for no limit)",
             ));
         }
+        if value.is_some_and(|v| v > i64::MAX as u64) {
+            return Err(ApiError::invalid(
+                name,
+                format!("must be at most {} (leave it out for no limit)", i64::MAX),
+            ));
+        }
     }
     Ok(LimitsRow {
         requests_per_minute: limits.requests_per_minute,

@@ -27,9 +27,26 @@ pub(crate) async fn import(
         let _held = lock.blocking_lock();
         appear()
     };
-    let model = tokio::task::spawn_blocking(move || models::import(&dir, request, place))
+    let ImportModel {
+        path,
+        url,
+        name,
+        sha256,
+    } = request;
+    let model = match (path, url) {
+        (Some(path), None) => tokio::task::spawn_blocking(move || {
+            models::import(&dir, &path, name, sha256.as_deref(), place)
+        })
         .await
-        .map_err(|e| ApiError::Internal(format!("the import stopped: {e}")))??;
+        .map_err(|e| ApiError::Internal(format!("the import stopped: {e}")))??,
+        (None, Some(url)) => models::import_url(&dir, &url, name, sha256.as_deref(), place).await?,
+        _ => {
+            return Err(ApiError::invalid(
+                "path",
+                "give either path (a file or directory on the control plane's machine) or url (a file to download)",
+            ));
+        }
+    };
     Ok((StatusCode::CREATED, Json(model)))
 }
 

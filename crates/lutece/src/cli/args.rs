@@ -356,8 +356,9 @@ pub(crate) enum ModelsCommand {
     /// directory for embeddings. The control plane reads PATH, so run this on its machine;
     /// nothing is fetched from any network.
     Import {
-        /// The GGUF file or the model directory.
-        path: PathBuf,
+        /// The GGUF file or the model directory; or a GGUF file the control plane downloads:
+        /// `https://…` (with --sha256) or a Hugging Face file `hf:ORG/REPO[@REVISION]/FILE`.
+        source: String,
         /// The model's id; by default the file or directory name, lowercased.
         #[arg(long)]
         name: Option<String>,

@@ -1,5 +1,7 @@
 //! `lutece models`: the platform's models. `import` is how an air-gapped platform gets one.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result, bail};
 use lutece_api::ImportModel;
 
@@ -14,25 +16,29 @@ pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
             output::print(args.output, &models, output::models)?;
         }
         ModelsCommand::Import {
-            path,
+            source,
             name,
             sha256,
             client: args,
         } => {
-            // The control plane reads the path: a path that exists here is made absolute here,
-            // where it was typed; an absolute one that does not may exist on the control
-            // plane's machine, which says so if it does not.
-            let path = match std::fs::canonicalize(&path) {
-                Ok(path) => path,
-                Err(_) if path.is_absolute() => path,
-                Err(error) => bail!("cannot read {}: {error}", path.display()),
+            let request = if source.contains("://") || source.starts_with("hf:") {
+                eprintln!("importing {source} (downloaded and checked by the control plane) …");
+                ImportModel {
+                    url: Some(source),
+                    name,
+                    sha256,
+                    ..ImportModel::default()
+                }
+            } else {
+                let path = local_path(PathBuf::from(source))?;
+                eprintln!("importing {path} (copied and checked by the control plane) …");
+                ImportModel {
+                    path: Some(path),
+                    name,
+                    sha256,
+                    ..ImportModel::default()
+                }
             };
-            let path = path
-                .to_str()
-                .with_context(|| format!("{} is not valid UTF-8", path.display()))?
-                .to_owned();
-            eprintln!("importing {path} (copied and checked by the control plane) …");
-            let request = ImportModel { path, name, sha256 };
             let model = client(&args)?.import_model(&request).await?;
             output::print(args.output, &vec![model], output::models)?;
         }
@@ -42,4 +48,19 @@ pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The control plane reads the path: a path that exists here is made absolute here, where it
+/// was typed; an absolute one that does not may exist on the control plane's machine, which
+/// says so if it does not.
+fn local_path(path: PathBuf) -> Result<String> {
+    let path = match std::fs::canonicalize(&path) {
+        Ok(path) => path,
+        Err(_) if path.is_absolute() => path,
+        Err(error) => bail!("cannot read {}: {error}", path.display()),
+    };
+    Ok(path
+        .to_str()
+        .with_context(|| format!("{} is not valid UTF-8", path.display()))?
+        .to_owned())
 }

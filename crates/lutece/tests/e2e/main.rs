@@ -8,6 +8,7 @@ mod bad_input;
 mod crash;
 mod gang;
 mod inference;
+mod model_sources;
 mod models;
 mod platform;
 mod sim;

@@ -14,6 +14,7 @@ pub(crate) struct Platform {
     pub(crate) admin_key: String,
     pub(crate) data_dir: PathBuf,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// A fresh, empty directory for one test.
@@ -27,9 +28,18 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
 impl Platform {
     /// `lutece up` on a new data directory, with a generated admin key.
     pub(crate) fn start(name: &str, extra: &[&str]) -> Platform {
+        Self::start_with_env(name, extra, &[])
+    }
+
+    /// The same, with more environment variables for `lutece up`.
+    pub(crate) fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Platform {
         let data_dir = scratch(name).join("data");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, url, key) = spawn_up(&data_dir, &extra, None);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (child, url, key) = spawn_up(&data_dir, &extra, &env, None);
         let admin_key = key.expect("a first start prints the admin key");
         Platform {
             child: Some(child),
@@ -37,13 +47,14 @@ impl Platform {
             admin_key,
             data_dir,
             extra,
+            env,
         }
     }
 
     /// Starts `lutece up` again on the same data directory (after a stop or a kill).
     pub(crate) fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill it first");
-        let (child, url, key) = spawn_up(&self.data_dir, &self.extra, Some(&self.url));
+        let (child, url, key) = spawn_up(&self.data_dir, &self.extra, &self.env, Some(&self.url));
         assert!(key.is_none(), "a restart must not make a new admin key");
         self.child = Some(child);
         self.url = url;
@@ -123,6 +134,7 @@ pub(crate) fn kill_tasks(agent_dir: &Path) {
 fn spawn_up(
     data_dir: &Path,
     extra: &[String],
+    env: &[(String, String)],
     previous_url: Option<&str>,
 ) -> (Child, String, Option<String>) {
     let listen = previous_url
@@ -149,6 +161,7 @@ fn spawn_up(
             },
         )
         .env("LUTECE_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()

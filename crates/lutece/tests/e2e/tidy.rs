@@ -38,7 +38,11 @@ const IO_LIBRARIES: &[(&str, &[&str])] = &[
         // The binary serves a worker's router (`lutece worker`): it is the composition root.
         &["lutece-server", "lutece-gateway", "lutece-worker", "lutece"],
     ),
-    ("reqwest", &["lutece-client", "lutece-gateway"]),
+    // The control plane downloads models (`lutece models import https://…`).
+    (
+        "reqwest",
+        &["lutece-client", "lutece-gateway", "lutece-server"],
+    ),
     ("llama-cpp-2", &["lutece-engine"]),
     ("nvml-wrapper", &["lutece-agent"]),
     (
