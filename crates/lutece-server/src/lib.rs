@@ -135,6 +135,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         routes: Arc::clone(&routes),
         models_dir: config.data_dir.join("models"),
         models_lock: Arc::default(),
+        gateway_keys: Arc::default(),
     };
     // What a killed import or removal left behind.
     models::clean_up(&state.models_dir);

@@ -28,6 +28,8 @@ pub(crate) struct AppState {
     /// Held while a model appears or disappears, and while a deployment of a model is
     /// created: a model a deployment serves is never removed under it.
     pub(crate) models_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The keys the gateway looked up lately; emptied by every change to keys or limits.
+    pub(crate) gateway_keys: Arc<crate::gateway::KeyCache>,
 }
 
 /// One `Notify` per node, to end an agent's long-poll when its work changes; and when each

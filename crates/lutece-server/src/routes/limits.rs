@@ -23,6 +23,7 @@ pub(crate) async fn set_tenant_limits(
     let row = checked(&limits)?;
     let tenant = visible_tenant(&state, &caller, &name).await?;
     state.store.set_tenant_limits(&tenant.id, &row).await?;
+    state.gateway_keys.clear();
     tracing::info!(tenant = %tenant.name, ?limits, "tenant limits set");
     Ok(Json(limits))
 }
@@ -59,6 +60,7 @@ pub(crate) async fn set_key_limits(
         )));
     }
     state.store.set_key_limits(&key.id, &row).await?;
+    state.gateway_keys.clear();
     tracing::info!(key_id = %key.id, ?limits, "key limits set");
     Ok(Json(limits))
 }

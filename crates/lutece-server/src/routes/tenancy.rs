@@ -148,6 +148,8 @@ pub(crate) async fn revoke_key(
         .store
         .revoke_key(&id, caller.scope(), &revocable, now_ms())
         .await?;
+    // The gateway forgets it at once.
+    state.gateway_keys.clear();
     tracing::info!(key_id = %id, "key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

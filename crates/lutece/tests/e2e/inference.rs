@@ -458,6 +458,11 @@ async fn tokens_are_metered_and_limited_per_key(platform: &Platform) {
         .await
         .unwrap();
     assert_eq!(other.status(), 200);
+
+    // A revoked key stops working on /v1 at once, though the gateway had just used it.
+    admin.revoke_key(id).await.unwrap();
+    let response = request(false).send().await.unwrap();
+    assert_eq!(response.status(), 401);
 }
 
 fn stdout_of(output: &std::process::Output) -> String {
