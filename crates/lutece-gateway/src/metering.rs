@@ -6,6 +6,7 @@
 use axum::body::Bytes;
 use serde::Deserialize;
 
+use crate::error::OpenAiError;
 use crate::proxy::Caller;
 
 /// Tokens one request used.
@@ -15,6 +16,18 @@ pub struct TokenUsage {
     pub prompt_tokens: u64,
     #[serde(default)]
     pub completion_tokens: u64,
+}
+
+impl TokenUsage {
+    /// A replica's report, held to what one request can use: a replica (a tenant's own
+    /// engine, say) is not trusted to report sane numbers, and sums must not overflow.
+    fn capped(self) -> Self {
+        let cap = u64::from(u32::MAX);
+        Self {
+            prompt_tokens: self.prompt_tokens.min(cap),
+            completion_tokens: self.completion_tokens.min(cap),
+        }
+    }
 }
 
 /// Where metered usage goes (the server aggregates it into the usage records).
@@ -36,9 +49,9 @@ pub struct Asked {
 /// from a replica that can report it (`running`: the built-in engine), for the usage so far in
 /// every chunk (`continuous_usage_stats`), so that a stream its client abandons is metered for
 /// what was generated. Returns the body to send and what to undo on the way back. A body that
-/// is not an object, or a `stream_options` that is not one, is passed through for the replica
-/// to refuse.
-pub fn ask_for_usage(body: &Bytes, running: bool) -> (Bytes, Asked) {
+/// is not an object is passed through for the replica to refuse; a `stream_options` that is
+/// neither an object nor null is refused here (it would stream unmetered otherwise).
+pub fn ask_for_usage(body: &Bytes, running: bool) -> Result<(Bytes, Asked), OpenAiError> {
     #[derive(Deserialize)]
     struct Streaming {
         #[serde(default)]
@@ -46,7 +59,7 @@ pub fn ask_for_usage(body: &Bytes, running: bool) -> (Bytes, Asked) {
         #[serde(default)]
         stream_options: Option<serde_json::Value>,
     }
-    let unchanged = (body.clone(), Asked::default());
+    let unchanged = Ok((body.clone(), Asked::default()));
     let Ok(view) = serde_json::from_slice::<Streaming>(body) else {
         return unchanged;
     };
@@ -54,7 +67,7 @@ pub fn ask_for_usage(body: &Bytes, running: bool) -> (Bytes, Asked) {
         return unchanged;
     }
     let asked = |name: &str| match &view.stream_options {
-        None => Some(false),
+        None | Some(serde_json::Value::Null) => Some(false),
         Some(serde_json::Value::Object(options)) => {
             Some(options.get(name) == Some(&serde_json::Value::Bool(true)))
         }
@@ -62,7 +75,10 @@ pub fn ask_for_usage(body: &Bytes, running: bool) -> (Bytes, Asked) {
     };
     let (Some(last), Some(so_far)) = (asked("include_usage"), asked("continuous_usage_stats"))
     else {
-        return unchanged;
+        return Err(OpenAiError::invalid_param(
+            "stream_options",
+            "'stream_options' must be an object",
+        ));
     };
     let wanted = Asked {
         strip_last: !last,
@@ -80,6 +96,9 @@ pub fn ask_for_usage(body: &Bytes, running: bool) -> (Bytes, Asked) {
     let options = object
         .entry("stream_options")
         .or_insert_with(|| serde_json::json!({}));
+    if options.is_null() {
+        *options = serde_json::json!({});
+    }
     if let Some(options) = options.as_object_mut() {
         options.insert("include_usage".into(), true.into());
         if running {
@@ -87,7 +106,7 @@ pub fn ask_for_usage(body: &Bytes, running: bool) -> (Bytes, Asked) {
         }
     }
     match serde_json::to_vec(&value) {
-        Ok(bytes) => (Bytes::from(bytes), wanted),
+        Ok(bytes) => Ok((Bytes::from(bytes), wanted)),
         Err(_) => unchanged,
     }
 }
@@ -98,7 +117,7 @@ pub fn usage_of_answer(body: &[u8]) -> Option<TokenUsage> {
     struct Answer {
         usage: Option<TokenUsage>,
     }
-    serde_json::from_slice::<Answer>(body).ok()?.usage
+    Some(serde_json::from_slice::<Answer>(body).ok()?.usage?.capped())
 }
 
 /// Splits a streamed answer into its events as bytes arrive, to read the usage (the latest
@@ -180,14 +199,18 @@ fn usage_of_event(event: &[u8]) -> Option<(TokenUsage, bool)> {
         return None;
     }
     let chunk = serde_json::from_slice::<Chunk>(json.trim_ascii()).ok()?;
-    Some((chunk.usage?, chunk.choices.is_empty()))
+    Some((chunk.usage?.capped(), chunk.choices.is_empty()))
 }
 
-/// The event without its `"usage":{…}` member, written last by the built-in engine.
+/// The event without its `"usage":{…}` member, written last by the built-in engine (a flat
+/// object of counts, then the chunk's closing brace); None when the event is not so shaped.
 fn without_usage(event: &[u8]) -> Option<Vec<u8>> {
     let marker = b",\"usage\":{";
     let start = event.windows(marker.len()).rposition(|w| w == marker)?;
     let end = start + event[start..].iter().position(|b| *b == b'}')? + 1;
+    if !event[end..].trim_ascii_start().starts_with(b"}") {
+        return None;
+    }
     let mut out = Vec::with_capacity(event.len());
     out.extend_from_slice(&event[..start]);
     out.extend_from_slice(&event[end..]);
@@ -211,7 +234,7 @@ mod tests {
     fn streams_always_ask_for_usage_and_remember_what_the_client_did_not() {
         let body = |s: &str| Bytes::from(s.to_owned());
         let sent_as = |sent: &Bytes| serde_json::from_slice::<serde_json::Value>(sent).unwrap();
-        let (sent, asked) = ask_for_usage(&body(r#"{"model":"m","stream":true}"#), false);
+        let (sent, asked) = ask_for_usage(&body(r#"{"model":"m","stream":true}"#), false).unwrap();
         assert_eq!(
             asked,
             Asked {
@@ -227,7 +250,7 @@ mod tests {
         // A replica that reports usage so far is asked for it too; the client's own choice of
         // include_usage: false is overridden and undone on the way back.
         let own = r#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#;
-        let (sent, asked) = ask_for_usage(&body(own), true);
+        let (sent, asked) = ask_for_usage(&body(own), true).unwrap();
         assert_eq!(
             asked,
             Asked {
@@ -248,18 +271,23 @@ mod tests {
                 false,
             ),
             (both, true),
-            (
-                r#"{"model":"m","stream":true,"stream_options":"odd"}"#,
-                true,
-            ),
             (r#"not json"#, true),
         ] {
-            let (sent, asked) = ask_for_usage(&body(unchanged.0), unchanged.1);
+            let (sent, asked) = ask_for_usage(&body(unchanged.0), unchanged.1).unwrap();
             assert_eq!(
                 (sent.as_ref(), asked),
                 (unchanged.0.as_bytes(), Asked::default()),
                 "{unchanged:?}"
             );
+        }
+        // A null is no options; anything else that is not an object is refused.
+        let null = r#"{"stream":true,"stream_options":null}"#;
+        let (sent, asked) = ask_for_usage(&body(null), false).unwrap();
+        assert!(asked.strip_last);
+        assert_eq!(sent_as(&sent)["stream_options"]["include_usage"], true);
+        for odd in [r#""odd""#, "[false]", "3"] {
+            let sent = format!(r#"{{"stream":true,"stream_options":{odd}}}"#);
+            assert!(ask_for_usage(&body(&sent), true).is_err(), "{odd}");
         }
     }
 

@@ -5,8 +5,9 @@
 //! The prompt is cut into blocks of [`BLOCK_BYTES`], and at the end of every message (so a
 //! shared system prompt, or the turns of a conversation so far, match whatever their length);
 //! each point gets a hash that covers every byte before it too, so equal hashes mean equal
-//! prefixes. The hashes start from the tenant's id: tenants never share affinity, so one cannot
-//! learn where another's prompts went (a prefix cache's timing tells). An [`Affinity`] index
+//! prefixes. The hashes start from the tenant's id: tenants never share affinity, so the
+//! router does not send one tenant's guess at another's prompt to where that prompt is cached
+//! (replicas of a shared deployment still share their engine's cache). An [`Affinity`] index
 //! remembers, for each prefix hash, the replica that last served it; a request goes to the
 //! replica with the longest remembered prefix unless that replica is much busier than the
 //! least busy one. The index is bounded: two generations of maps, the older dropped when the
@@ -24,7 +25,7 @@ use serde::Deserialize;
 pub const BLOCK_BYTES: usize = 256;
 /// A message boundary is a match point once this much text comes before it.
 pub const MIN_PREFIX_BYTES: usize = 64;
-/// Prefix blocks considered at most (64 KiB of text).
+/// Prefix hashes (blocks and message ends) considered at most: up to 64 KiB of text.
 pub const MAX_BLOCKS: usize = 256;
 /// Prefix hashes remembered per generation, per model.
 const GENERATION_CAPACITY: usize = 1 << 16;

@@ -229,7 +229,7 @@ pub(crate) async fn forward<A: Authenticator>(
         })?;
     let url = format!("{}{}", in_flight.upstream().base_url, uri.path());
     let running = in_flight.upstream().reports_running_usage();
-    let (body, asked) = metering::ask_for_usage(&body, running);
+    let (body, asked) = metering::ask_for_usage(&body, running)?;
     let recorder = Recorder {
         meter: Arc::clone(&gateway.meter),
         limiter: Arc::clone(&gateway.limiter),

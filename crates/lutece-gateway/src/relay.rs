@@ -1,9 +1,11 @@
 //! One request's exchange with a replica, and its answer relayed to the client with its usage
 //! metered. The exchange runs as a task of its own, so a client that leaves before the answer
-//! arrives does not stop it being metered. A stream is metered for the latest usage it
-//! carried: the whole at its end, or, from the built-in engine (which reports usage so far in
-//! every chunk), what was generated until the client hung up or the replica broke off. The
-//! replica's connection is dropped with the client's, so the engine stops generating.
+//! arrives does not stop it being metered. A stream is metered for the latest usage the
+//! gateway read: the whole at its end, or, from the built-in engine (which reports usage so
+//! far in every chunk), what it had sent until the client hung up or the replica broke off.
+//! The replica's connection is dropped with the client's, so the engine stops generating. An
+//! external engine that reports usage only at the end is not metered for a stream its client
+//! abandons.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! Models fetched from a URL: `https://…` (or `http://…` on a private network) with the
+//! Models fetched from a URL: `https://…` (or `http://…`, for a mirror without TLS) with the
 //! SHA-256 the publisher lists, or a Hugging Face id `hf:ORG/REPO[@REVISION]/FILE` from the hub
 //! or the mirror `HF_ENDPOINT` names, checked against the digest the hub sends for the file
 //! (`X-Linked-Etag`) when none is given. The download is written into a staging folder of the
@@ -15,7 +15,7 @@ use lutece_api::PlatformModel;
 use lutece_core::validate_name;
 
 use super::find;
-use super::import::{Staged, Staging, import_download, name_from_stem, parse_sha256};
+use super::import::{Staged, Staging, import_download, internal, name_from_stem, parse_sha256};
 use crate::error::ApiError;
 
 /// The hub `hf:` ids resolve against unless `HF_ENDPOINT` names a mirror.
@@ -47,8 +47,19 @@ pub(crate) fn parse(source: &str, hf_endpoint: Option<&str>) -> Result<Remote, A
             }
         };
         let (repo, revision) = repo.split_once('@').unwrap_or((repo, "main"));
-        if repo.is_empty() || revision.is_empty() || path.split('/').any(|p| p == "..") {
-            return Err(bad(format!("{source:?} is not a Hugging Face file id")));
+        // Names of letters, digits, '-', '_' and '.', never '.' or '..' (nor encoded ones).
+        let plain = |part: &str| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        if ![org, repo, revision].into_iter().all(plain) || !path.split('/').all(plain) {
+            return Err(bad(format!(
+                "{source:?} is not a Hugging Face file id: its parts are letters, digits, '-', '_' and '.'"
+            )));
         }
         let endpoint = hf_endpoint.unwrap_or(HUGGING_FACE).trim_end_matches('/');
         let text = format!("{endpoint}/{org}/{repo}/resolve/{revision}/{path}");
@@ -92,20 +103,48 @@ pub(crate) async fn download(
 ) -> Result<Staged, ApiError> {
     let url = remote.url.as_str();
     let failed = |why: String| ApiError::invalid("url", format!("cannot fetch {url}: {why}"));
-    let response = http
-        .get(remote.url.clone())
-        .send()
-        .await
-        .map_err(|e| failed(error_chain(&e)))?;
+    // Redirects are followed here, not by the client: a hub answers a large file's URL with a
+    // redirect to its storage, and the file's digest and size come with that first answer.
+    let mut at = remote.url.clone();
+    let (mut vouched, mut declared) = (None, None);
+    let mut redirects = 0;
+    let response = loop {
+        let response = http
+            .get(at.clone())
+            .send()
+            .await
+            .map_err(|e| failed(error_chain(&e)))?;
+        if remote.hub && vouched.is_none() {
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.trim_matches('"').to_owned())
+            };
+            vouched = header("x-linked-etag").and_then(|v| parse_sha256(&v).ok());
+            declared = header("x-linked-size").and_then(|v| v.parse::<u64>().ok());
+        }
+        if !response.status().is_redirection() {
+            break response;
+        }
+        redirects += 1;
+        let next = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| at.join(v).ok())
+            .ok_or_else(|| failed("a redirect without a usable Location".to_owned()))?;
+        // Never from https down to plain http.
+        if redirects > 5 || (at.scheme() == "https" && next.scheme() != "https") {
+            return Err(failed(format!("will not follow the redirect to {next}")));
+        }
+        at = next;
+    };
     if !response.status().is_success() {
         return Err(failed(format!("the server answered {}", response.status())));
     }
-    let vouched = remote
-        .hub
-        .then(|| response.headers().get("x-linked-etag"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_sha256(v.trim_matches('"')).ok());
+    let declared = declared.or(response.content_length());
     let expected = expected.or(vouched).ok_or_else(|| {
         ApiError::invalid(
             "sha256",
@@ -126,9 +165,16 @@ pub(crate) async fn download(
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| failed(format!("cut short: {}", error_chain(&e))))?;
+        bytes += chunk.len() as u64;
+        // A server that sends more than it announced is not trusted to ever stop.
+        if declared.is_some_and(|size| bytes > size) {
+            return Err(failed(format!(
+                "more than the {} bytes announced",
+                declared.unwrap_or(0)
+            )));
+        }
         hasher.update(&chunk);
         out.write_all(&chunk).await.map_err(internal)?;
-        bytes += chunk.len() as u64;
     }
     out.sync_all().await.map_err(internal)?;
     Ok(Staged {
@@ -196,6 +242,7 @@ pub(crate) async fn import_url(
 /// `LUTECE_CA_FILE` names (a site's own, for an internal mirror).
 fn client() -> Result<reqwest::Client, ApiError> {
     let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(Duration::from_secs(60));
     if let Some(file) = std::env::var_os("LUTECE_CA_FILE") {
@@ -227,10 +274,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn internal(error: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("cannot write the model: {error}"))
 }
 
 #[cfg(test)]
@@ -267,6 +310,8 @@ mod tests {
             "hf:org//x.gguf",
             "hf:org/repo@/x.gguf",
             "hf:org/repo/../../etc/passwd",
+            "hf:org/repo/%2e%2e/x.gguf",
+            "hf:org/re po/x.gguf",
             "ftp://host/x.gguf",
             "file:///etc/passwd",
             "https://host/",

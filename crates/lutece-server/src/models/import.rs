@@ -184,11 +184,7 @@ fn finish(
         expected,
         origin,
     } = staged;
-    if kind == ModelKind::Generative {
-        let file = File::open(&weights).map_err(internal)?;
-        gguf::check(BufReader::new(file), bytes)
-            .map_err(|e| ApiError::invalid(source_field(&origin), format!("{origin} {e}")))?;
-    }
+    // The digest first: bytes that are not the ones expected are not even parsed.
     if let Some(expected) = expected {
         if digest != expected {
             return Err(ApiError::invalid(
@@ -196,6 +192,11 @@ fn finish(
                 format!("{origin} has SHA-256 {digest}, not {expected}; nothing was imported"),
             ));
         }
+    }
+    if kind == ModelKind::Generative {
+        let file = File::open(&weights).map_err(internal)?;
+        gguf::check(BufReader::new(file), bytes)
+            .map_err(|e| ApiError::invalid(source_field(&origin), format!("{origin} {e}")))?;
     }
     // Appear under the name in one step, and only if the name is still free: a hard link
     // never replaces a file, and a directory is never renamed onto one that has files.
@@ -324,7 +325,7 @@ pub(crate) fn name_from_stem(stem: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-fn internal(error: std::io::Error) -> ApiError {
+pub(crate) fn internal(error: std::io::Error) -> ApiError {
     ApiError::Internal(format!("cannot write the model: {error}"))
 }
 

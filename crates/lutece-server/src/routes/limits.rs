@@ -22,6 +22,8 @@ pub(crate) async fn set_tenant_limits(
     caller.require(Role::Operator)?;
     let row = checked(&limits)?;
     let tenant = visible_tenant(&state, &caller, &name).await?;
+    // Before and after: a request cut off between the two still leaves nothing stale.
+    state.gateway_keys.clear();
     state.store.set_tenant_limits(&tenant.id, &row).await?;
     state.gateway_keys.clear();
     tracing::info!(tenant = %tenant.name, ?limits, "tenant limits set");
@@ -59,6 +61,8 @@ pub(crate) async fn set_key_limits(
             role.as_str()
         )));
     }
+    // Before and after: a request cut off between the two still leaves nothing stale.
+    state.gateway_keys.clear();
     state.store.set_key_limits(&key.id, &row).await?;
     state.gateway_keys.clear();
     tracing::info!(key_id = %key.id, ?limits, "key limits set");

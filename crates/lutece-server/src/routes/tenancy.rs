@@ -144,11 +144,13 @@ pub(crate) async fn revoke_key(
         .filter(|role| *role <= caller.role)
         .map(Role::as_str)
         .collect();
+    // The gateway forgets keys before and after (a request cut off in between leaves nothing
+    // stale).
+    state.gateway_keys.clear();
     state
         .store
         .revoke_key(&id, caller.scope(), &revocable, now_ms())
         .await?;
-    // The gateway forgets it at once.
     state.gateway_keys.clear();
     tracing::info!(key_id = %id, "key revoked");
     Ok(StatusCode::NO_CONTENT)

@@ -352,9 +352,9 @@ pub(crate) enum DeployCommand {
 pub(crate) enum ModelsCommand {
     /// List the platform's models.
     List(ClientArgs),
-    /// Copy a model into the platform (operator): a GGUF file, or a sentence-transformers
-    /// directory for embeddings. The control plane reads PATH, so run this on its machine;
-    /// nothing is fetched from any network.
+    /// Bring a model into the platform (operator): a GGUF file, or a sentence-transformers
+    /// directory for embeddings, that the control plane reads (run this on its machine; nothing
+    /// is fetched from any network); or a GGUF file it downloads from a URL or Hugging Face.
     Import {
         /// The GGUF file or the model directory; or a GGUF file the control plane downloads:
         /// `https://…` (with --sha256) or a Hugging Face file `hf:ORG/REPO[@REVISION]/FILE`.

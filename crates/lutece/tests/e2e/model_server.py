@@ -1,6 +1,7 @@
 """A model mirror for the import tests: serves the files of DIR over HTTPS, as a web server
-(`/files/NAME`) and as a Hugging Face hub does (`/ORG/REPO/resolve/REVISION/NAME`, with the
-file's SHA-256 in `X-Linked-Etag`, as the hub sends for large files).
+(`/files/NAME`) and as the Hugging Face hub does: `/ORG/REPO/resolve/REVISION/NAME` answers 302
+to the file's storage (`/cdn/NAME`), with its SHA-256 in `X-Linked-Etag` and its size in
+`X-Linked-Size`, as the hub does for large files.
 
 Usage: python3 model_server.py DIR CERT KEY PORT_FILE — writes the port it listens on (on
 127.0.0.1) to PORT_FILE once it serves; runs until killed.
@@ -17,7 +18,7 @@ root, cert, key, port_file = sys.argv[1:5]
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         parts = self.path.split("?")[0].strip("/").split("/")
-        if len(parts) == 2 and parts[0] == "files":
+        if len(parts) == 2 and parts[0] in ("files", "cdn"):
             name, hub = parts[1], False
         elif len(parts) == 5 and parts[2] == "resolve":
             name, hub = parts[4], True
@@ -28,10 +29,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_error(404)
         with open(path, "rb") as f:
             data = f.read()
+        if hub:
+            self.send_response(302)
+            self.send_header("Location", "/cdn/" + os.path.basename(name))
+            self.send_header("X-Linked-Etag", '"%s"' % hashlib.sha256(data).hexdigest())
+            self.send_header("X-Linked-Size", str(len(data)))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
-        if hub:
-            self.send_header("X-Linked-Etag", '"%s"' % hashlib.sha256(data).hexdigest())
         self.end_headers()
         self.wfile.write(data)
 

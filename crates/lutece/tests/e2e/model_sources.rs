@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use crate::models::{assert_refused, entries};
 use crate::platform::{Platform, json, stderr};
 
 /// The default chat model's SHA-256 (as `lutece up` pins it).
@@ -116,16 +117,6 @@ impl Drop for ModelMirror {
     }
 }
 
-/// Names under the models directory, hidden ones (imports in progress) included.
-fn entries(models: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(models)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Run with a platform started with `LUTECE_CA_FILE` = the mirror's CA and `HF_ENDPOINT` = its
 /// URL, once the default models are there.
 pub(crate) async fn models_are_fetched_from_urls_and_hubs(
@@ -139,16 +130,7 @@ pub(crate) async fn models_are_fetched_from_urls_and_hubs(
     let before = entries(&models);
     let file_url = format!("{}/files/SmolLM2-135M-Instruct.Q4_1.gguf", mirror.url);
 
-    let refused = |args: &[&str], reason: &str| {
-        let output = platform.cli(args);
-        assert!(!output.status.success(), "{args:?} was accepted");
-        assert!(
-            stderr(&output).contains(reason),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert_eq!(entries(&models), before, "{args:?} left something behind");
-    };
+    let refused = |args: &[&str], reason: &str| assert_refused(platform, &before, args, reason);
     let wrong = "0".repeat(64);
     refused(&["models", "import", &file_url], "give the SHA-256");
     refused(
@@ -165,14 +147,9 @@ pub(crate) async fn models_are_fetched_from_urls_and_hubs(
         ],
         "the server answered 404 Not Found",
     );
+    // The hub vouches for this file's digest, which matches: the file itself is refused.
     refused(
-        &[
-            "models",
-            "import",
-            &format!("{}/files/notes.gguf", mirror.url),
-            "--sha256",
-            &wrong,
-        ],
+        &["models", "import", "hf:org/repo/notes.gguf"],
         "is not a GGUF file",
     );
     refused(
@@ -180,6 +157,10 @@ pub(crate) async fn models_are_fetched_from_urls_and_hubs(
         "only https://, http:// and hf: sources can be fetched",
     );
     refused(&["models", "import", "hf:just-an-org"], "hf:ORG/REPO");
+    refused(
+        &["models", "import", "hf:org/repo/%2e%2e/x.gguf"],
+        "is not a Hugging Face file id",
+    );
     // TLS is checked: the same mirror by a name its certificate does not have.
     let by_name = file_url.replace("127.0.0.1", "localhost");
     refused(
@@ -199,7 +180,8 @@ pub(crate) async fn models_are_fetched_from_urls_and_hubs(
     ]));
     assert_eq!(fetched[0]["name"], "smollm2-135m-instruct-q4-1");
     assert_eq!(fetched[0]["sha256"], SMOL_SHA256);
-    // From the hub mirror, checked against the digest the hub sends.
+    // From the hub mirror (through its redirect to storage), checked against the digest the
+    // hub sends with the redirect.
     let hub = json(&platform.cli(&[
         "models",
         "import",

@@ -11,7 +11,7 @@ use crate::platform::{Platform, eventually, json, stderr};
 const SMOL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
 /// Names under the models directory, hidden ones (imports in progress) included.
-fn entries(models: &Path) -> Vec<String> {
+pub(crate) fn entries(models: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(models)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -29,16 +29,7 @@ pub(crate) async fn models_are_imported_checked_and_served(platform: &Platform) 
     std::fs::create_dir_all(&scratch).unwrap();
 
     // Refusals, each with its reason, none leaving a file behind.
-    let refused = |args: &[&str], reason: &str| {
-        let output = platform.cli(args);
-        assert!(!output.status.success(), "{args:?} was accepted");
-        assert!(
-            stderr(&output).contains(reason),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert_eq!(entries(&models), before, "{args:?} left something behind");
-    };
+    let refused = |args: &[&str], reason: &str| assert_refused(platform, &before, args, reason);
     let smol_path = smol.to_str().unwrap();
     let wrong = "0".repeat(64);
     refused(
@@ -213,4 +204,17 @@ pub(crate) async fn models_are_imported_checked_and_served(platform: &Platform) 
     .await;
     let output = platform.cli(&["models", "rm", "imported-smol"]);
     assert!(stderr(&output).contains("not found"), "{}", stderr(&output));
+}
+
+/// `lutece ARGS` fails saying `reason`, and the models directory holds what it held `before`.
+pub(crate) fn assert_refused(platform: &Platform, before: &[String], args: &[&str], reason: &str) {
+    let output = platform.cli(args);
+    assert!(!output.status.success(), "{args:?} was accepted");
+    assert!(
+        stderr(&output).contains(reason),
+        "{args:?}: {}",
+        stderr(&output)
+    );
+    let models = platform.data_dir.join("models");
+    assert_eq!(entries(&models), before, "{args:?} left something behind");
 }
