@@ -210,6 +210,14 @@ pub struct HealthCheck {
     http: reqwest::Client,
 }
 
+/// A healthy replica's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Healthy {
+    /// It reports usage so far in every chunk when asked (`continuous_usage_stats` in its
+    /// health answer: the built-in worker).
+    pub running_usage: bool,
+}
+
 impl HealthCheck {
     pub fn new(timeout: std::time::Duration) -> Self {
         let http = reqwest::Client::builder()
@@ -220,12 +228,19 @@ impl HealthCheck {
         Self { http }
     }
 
-    pub async fn healthy(&self, base_url: &str) -> bool {
-        self.http
+    /// Some when the replica is healthy; what it says it can do.
+    pub async fn check(&self, base_url: &str) -> Option<Healthy> {
+        let response = self
+            .http
             .get(format!("{base_url}/health"))
             .send()
             .await
-            .is_ok_and(|r| r.status().is_success())
+            .ok()
+            .filter(|r| r.status().is_success())?;
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        Some(Healthy {
+            running_usage: body["continuous_usage_stats"] == serde_json::Value::Bool(true),
+        })
     }
 }
 
@@ -377,5 +392,36 @@ mod tests {
             (url("alpha"), url("beta")),
             ("http://alpha-base".into(), "http://shared".into())
         );
+    }
+
+    #[tokio::test]
+    async fn health_tells_which_replicas_report_usage_so_far() {
+        use axum::routing::get;
+        let serve = |body: &'static str| async move {
+            let app = axum::Router::new().route("/health", get(move || async move { body }));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            url
+        };
+        let check = HealthCheck::new(std::time::Duration::from_secs(5));
+        let ours = serve(r#"{"status":"ok","continuous_usage_stats":true}"#).await;
+        let older = serve(r#"{"status":"ok"}"#).await;
+        let external = serve("OK").await;
+        assert_eq!(
+            check.check(&ours).await,
+            Some(Healthy {
+                running_usage: true
+            })
+        );
+        for url in [older, external] {
+            assert_eq!(
+                check.check(&url).await,
+                Some(Healthy {
+                    running_usage: false
+                })
+            );
+        }
+        assert_eq!(check.check("http://127.0.0.1:9").await, None);
     }
 }

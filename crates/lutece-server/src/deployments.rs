@@ -171,7 +171,7 @@ async fn probe_once(
             let url = endpoint(address, &replica.job_id);
             let key = scope(deployment);
             async move {
-                let healthy = health.healthy(&url).await;
+                let healthy = health.check(&url).await;
                 (key, url, healthy)
             }
         })
@@ -183,17 +183,18 @@ async fn probe_once(
             let route = Route {
                 kind: kind_of(state, d),
                 replicas: Vec::new(),
-                // The built-in engine's workers report usage so far; external engines may not.
+                // The built-in engine's workers report usage so far when every healthy one
+                // says it can (a worker of an older lutece, adopted across an upgrade, cannot);
+                // an external engine is not asked.
                 running_usage: d.model.is_some(),
             };
             (scope(d), route)
         })
         .collect();
     for (key, url, healthy) in results {
-        if healthy {
-            if let Some(route) = table.get_mut(&key) {
-                route.replicas.push(url);
-            }
+        if let (Some(healthy), Some(route)) = (healthy, table.get_mut(&key)) {
+            route.replicas.push(url);
+            route.running_usage &= healthy.running_usage;
         }
     }
     state.routes.sync(table);

@@ -25,7 +25,13 @@ use crate::generate::{self, Finished, finish_reason, new_id, total_usage};
 const MISTRAL_SAFE_PROMPT: &str = "Always assist with care, respect, and truth. Respond with utmost utility yet securely. Avoid harmful, unethical, prejudiced, or negative content. Ensure replies promote fairness and positivity.";
 
 pub(crate) async fn health(State(worker): State<Arc<Worker>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "model": worker.model_id }))
+    // What this worker can do beyond OpenAI's API: the gateway asks for usage so far only
+    // from workers that say so (one started by an older lutece refuses the option).
+    Json(serde_json::json!({
+        "status": "ok",
+        "model": worker.model_id,
+        "continuous_usage_stats": true,
+    }))
 }
 
 pub(crate) async fn models(State(worker): State<Arc<Worker>>) -> Json<ModelList> {
