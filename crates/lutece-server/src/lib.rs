@@ -150,6 +150,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         Arc::clone(&routes),
         Arc::clone(&meter),
     ));
+    // Every accepted connection without Nagle's delay: streamed tokens leave at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let serving = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -33,6 +33,10 @@ pub(crate) async fn run(args: WorkerArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     println!("{READY_PREFIX}http://{addr} serving {model_id}");
     let app = lutece_worker::router(Arc::new(worker));
+    // Without Nagle's delay: each streamed token leaves at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal())
         .await
