@@ -131,6 +131,20 @@ def main():
             results["litellm"] = run_litellm(args, tool, upstreams)
         print(json.dumps(results, indent=1))
     finally:
+        # Replicas outlive the platform by design (adopted at its next start): delete the
+        # deployments first, so their processes are stopped.
+        for name in ("fixed", "instant"):
+            try:
+                call(f"{base}/api/v1/deployments/{name}", admin, "DELETE")
+            except OSError:
+                pass
+        try:
+            ended = ("succeeded", "failed", "cancelled")
+            wait_for("the upstreams to stop", lambda: all(
+                j["state"] in ended for j in call(f"{base}/api/v1/jobs?limit=100", admin)),
+                timeout=30)
+        except SystemExit:
+            pass
         for p in procs:
             p.terminate()
         for p in procs:
