@@ -184,6 +184,7 @@ pub(crate) async fn download(
         bytes,
         expected: Some(expected),
         origin: url.to_owned(),
+        field: "url",
     })
 }
 

@@ -97,6 +97,7 @@ pub(crate) fn import(
                 bytes,
                 expected,
                 origin: source.display().to_string(),
+                field: "path",
             }
         }
         ModelKind::Embedding => {
@@ -137,6 +138,7 @@ pub(crate) fn import(
                 bytes: total,
                 expected,
                 origin: source.display().to_string(),
+                field: "path",
             }
         }
     };
@@ -155,6 +157,8 @@ pub(crate) struct Staged {
     pub(crate) expected: Option<String>,
     /// Where it came from, for messages.
     pub(crate) origin: String,
+    /// The request field a problem with the source is reported against.
+    pub(crate) field: &'static str,
 }
 
 /// Imports a GGUF file already downloaded into its staging folder as model `name`.
@@ -183,6 +187,7 @@ fn finish(
         bytes,
         expected,
         origin,
+        field,
     } = staged;
     // The digest first: bytes that are not the ones expected are not even parsed.
     if let Some(expected) = expected {
@@ -196,7 +201,7 @@ fn finish(
     if kind == ModelKind::Generative {
         let file = File::open(&weights).map_err(internal)?;
         gguf::check(BufReader::new(file), bytes)
-            .map_err(|e| ApiError::invalid(source_field(&origin), format!("{origin} {e}")))?;
+            .map_err(|e| ApiError::invalid(field, format!("{origin} {e}")))?;
     }
     // Appear under the name in one step, and only if the name is still free: a hard link
     // never replaces a file, and a directory is never renamed onto one that has files.
@@ -226,15 +231,6 @@ fn finish(
         bytes,
         sha256: Some(digest),
     })
-}
-
-/// The request field a source's problem is reported against.
-fn source_field(origin: &str) -> &'static str {
-    if origin.starts_with('/') {
-        "path"
-    } else {
-        "url"
-    }
 }
 
 /// A hidden folder of its own in the models directory, removed whatever it holds when the
