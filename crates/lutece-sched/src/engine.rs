@@ -1,18 +1,27 @@
 //! The indexed scheduling core that [`crate::plan`] and the simulator share: nodes and workloads
 //! are plain indices, so one pass over 18,000 GPUs and 10,000 queued workloads stays cheap.
 //!
-//! A pass has three phases (the crate's README says why):
+//! A pass has three phases (the crate's README says why; `pass.rs` runs them):
 //! 1. rank every workload, running or queued, by priority, then service class (least attained
-//!    service first, with promotion of starving work), then submission time, then a caller tie;
+//!    service first, with promotion of starving work), then submission time, then a caller tie
+//!    (with fair share, the tenant using least for its weight first within a class);
 //! 2. walk that ranking against the pool's GPU count and preempt running work that a
-//!    strictly better-classed queued workload needs room from;
-//! 3. place queued work in rank order, each gang whole or not at all, topology first
-//!    (one domain if possible, best fit inside it); work that does not fit waits, and later work
-//!    may use what it could not (no head-of-line blocking).
+//!    strictly better-classed queued workload needs room from, or that a tenant within its
+//!    guarantee reclaims from a cohort peer that borrowed it;
+//! 3. place queued work in turn, each gang whole or not at all, within its tenant's quota
+//!    (`limits.rs`) and its sites' power budgets, topology first (one domain if possible, best
+//!    fit inside it; `place.rs`); the first work that cannot start gets a reservation that
+//!    later work must leave whole (`backfill.rs`), and otherwise later work may use what it
+//!    could not (no head-of-line blocking).
 
+mod backfill;
+mod limits;
+mod pass;
 mod place;
 
-pub use place::FreeIndex;
+pub use backfill::Reservation;
+pub use limits::{Limits, Quota, Site};
+pub use place::{FreeIndex, Placed};
 
 /// One node as the core sees it: what it has and what is free now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +35,10 @@ pub struct Node {
     pub schedulable: bool,
     /// Labels the node carries (its jurisdiction, its GPU model…), as bits the caller interns.
     pub labels: u64,
+    /// The site whose power budget the node draws from ([`Limits::sites`]); `None`: none.
+    pub site: Option<u32>,
+    /// Watts one more busy GPU adds to the node's draw.
+    pub watts_per_gpu: u32,
 }
 
 /// One workload, running or queued. Each task goes on a distinct node.
@@ -53,7 +66,16 @@ pub struct Work {
     /// Hard constraints: for each set, the node must carry at least one of its labels (the
     /// allowed jurisdictions of a residency policy; the acceptable GPU models). Empty: none.
     pub requires: Vec<u64>,
+    /// The tenant, an index into [`Limits`] (quotas, fair-share weights).
+    pub tenant: u32,
+    /// How long queued work runs at most once started (its time limit), if it says.
+    pub time_limit_ms: Option<i64>,
+    /// When running work will have ended at the latest, if known.
+    pub ends_at_ms: Option<i64>,
 }
+
+/// How long lutece's default policy lets a gang wait for one NVLink domain.
+pub const TOPOLOGY_WAIT_MS: i64 = 1_800_000;
 
 /// How a pass ranks work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +97,12 @@ pub struct Policy {
     pub order: Order,
     /// Whether running preemptible work may be stopped for better-classed queued work.
     pub preemption: bool,
+    /// How long a gang waits for one NVLink domain that can hold it all before it accepts
+    /// spanning several (0: at once).
+    pub topology_wait_ms: i64,
+    /// Whether, within a class, the tenant using least for its weight goes next (otherwise
+    /// submission order alone).
+    pub fair_share: bool,
 }
 
 /// Why a queued workload is left waiting after a pass.
@@ -84,6 +112,14 @@ pub enum Wait {
     Capacity,
     /// Enough resources are free in total but no set of distinct nodes fits every task.
     Fragmented,
+    /// The gang would fit across several NVLink domains, and waits for one that holds it all.
+    Topology,
+    /// Its tenant's quota (guarantee and what it may borrow) has no room for it.
+    Quota,
+    /// It fits only where a site's power budget has no room for it.
+    Power,
+    /// It fits, but would delay the reservation of the work ahead of it.
+    Reserved,
 }
 
 /// What a pass decided, as indices into the `works` slice it was given.
@@ -92,8 +128,13 @@ pub struct Outcome {
     /// Started workloads in rank order, with the node of each task.
     pub started: Vec<(usize, Vec<u32>)>,
     pub preempted: Vec<usize>,
+    /// Those of `preempted` stopped to give back GPUs their tenant borrowed beyond its
+    /// guarantee, to a cohort peer within its own.
+    pub reclaimed: Vec<usize>,
     /// Queued workloads left waiting, in input order.
     pub waiting: Vec<(usize, Wait)>,
+    /// When and where the first workload that could not start will, if end times tell.
+    pub reservation: Option<Reservation>,
 }
 
 impl Default for Policy {
@@ -101,6 +142,8 @@ impl Default for Policy {
         Policy {
             order: Order::Fifo,
             preemption: false,
+            topology_wait_ms: 0,
+            fair_share: false,
         }
     }
 }
@@ -108,7 +151,7 @@ impl Default for Policy {
 impl Policy {
     /// lutece's default for training work whose duration nobody knows: four service levels at
     /// 1, 10 and 100 GPU-hours of attained service, preemption, promotion after waiting 16× the
-    /// time run.
+    /// time run, and gangs wait up to TOPOLOGY_WAIT_MS for one NVLink domain.
     pub fn las() -> Self {
         const HOUR: u64 = 3_600_000;
         Policy {
@@ -117,6 +160,8 @@ impl Policy {
                 starve_factor: 16,
             },
             preemption: true,
+            topology_wait_ms: TOPOLOGY_WAIT_MS,
+            fair_share: false,
         }
     }
 
@@ -243,7 +288,18 @@ pub fn pass_could_act(free: u64, works: &[Work], policy: &Policy, now_ms: i64) -
 /// Runs one pass over `nodes` (updated in place: started work takes, preempted work gives back)
 /// and `works`. Deterministic: the same input gives the same outcome.
 pub fn pass(nodes: &mut [Node], works: &[Work], policy: &Policy, now_ms: i64) -> Outcome {
-    run(nodes, &mut None, works, policy, now_ms)
+    pass::run(nodes, &mut None, works, policy, &Limits::default(), now_ms)
+}
+
+/// [`pass`] under tenants' quotas, fair-share weights and sites' power budgets.
+pub fn pass_limited(
+    nodes: &mut [Node],
+    works: &[Work],
+    policy: &Policy,
+    limits: &Limits,
+    now_ms: i64,
+) -> Outcome {
+    pass::run(nodes, &mut None, works, policy, limits, now_ms)
 }
 
 /// [`pass`] with an index the caller keeps between passes (built with [`FreeIndex::new`] over
@@ -257,131 +313,8 @@ pub fn pass_indexed(
     now_ms: i64,
 ) -> Outcome {
     let mut slot = Some(std::mem::take(index));
-    let outcome = run(nodes, &mut slot, works, policy, now_ms);
+    let outcome = pass::run(nodes, &mut slot, works, policy, &Limits::default(), now_ms);
     *index = slot.unwrap_or_default();
-    outcome
-}
-
-fn run(
-    nodes: &mut [Node],
-    index: &mut Option<FreeIndex>,
-    works: &[Work],
-    policy: &Policy,
-    now_ms: i64,
-) -> Outcome {
-    let mut outcome = Outcome::default();
-    // Phase 1: rank. Each phase sorts only the workloads that can matter to it, so a pass on a
-    // long queue and a full fleet does not pay for ranking work that cannot move.
-    let levels: Vec<u32> = works.iter().map(|w| policy.level(w, now_ms)).collect();
-    let class = |i: usize| (std::cmp::Reverse(works[i].priority), levels[i]);
-    let ranked = |keep: &dyn Fn(usize) -> bool| {
-        let mut keyed: Vec<_> = (0..works.len())
-            .filter(|&i| keep(i))
-            .map(|i| (class(i), works[i].submitted_at_ms, works[i].tie, i))
-            .collect();
-        keyed.sort_unstable();
-        keyed.into_iter().map(|k| k.3).collect::<Vec<usize>>()
-    };
-    let total_free = |nodes: &[Node], index: &Option<FreeIndex>| match index {
-        Some(index) => index.total_free(),
-        None => nodes
-            .iter()
-            .filter(|n| n.schedulable)
-            .map(|n| u64::from(n.free_gpus))
-            .sum(),
-    };
-
-    // Phase 2: preemption by GPU count. Queued work, best first, takes free GPUs; when there are
-    // too few, it may claim running preemptible work of a strictly worse class, worst first, and
-    // only as much as it needs. Peers of the same class never displace one another. Only queued
-    // work of a class better than the worst victim's can claim anything, and rank order puts
-    // all of it before the rest, so only that work is ranked here.
-    let worst = (0..works.len())
-        .filter(|&i| policy.preemption && works[i].is_running() && works[i].preemptible)
-        .map(class)
-        .max();
-    if let Some(worst) = worst {
-        let mut free = total_free(nodes, index);
-        let contenders = ranked(&|i| !works[i].is_running() && class(i) < worst);
-        let mut victims: Option<Vec<usize>> = None;
-        let mut next_victim = 0;
-        for &q in &contenders {
-            let need = u64::from(works[q].gpus());
-            if need <= free {
-                free -= need;
-                continue;
-            }
-            let victims = victims.get_or_insert_with(|| {
-                let mut running = ranked(&|i| works[i].is_running() && works[i].preemptible);
-                running.reverse();
-                running
-            });
-            let mut claimed = 0;
-            let mut gained = 0;
-            while free + gained < need {
-                match victims.get(next_victim + claimed) {
-                    Some(&v) if class(v) > class(q) => {
-                        gained += u64::from(works[v].gpus());
-                        claimed += 1;
-                    }
-                    _ => break,
-                }
-            }
-            if free + gained >= need {
-                outcome
-                    .preempted
-                    .extend_from_slice(&victims[next_victim..next_victim + claimed]);
-                next_victim += claimed;
-                free = free + gained - need;
-            }
-        }
-        for &i in &outcome.preempted {
-            let w = &works[i];
-            match index.as_mut() {
-                Some(index) => index.release(nodes, w),
-                None => {
-                    for (&node, &gpus) in w.running_on.iter().zip(&w.task_gpus) {
-                        if let Some(n) = nodes.get_mut(node as usize) {
-                            n.give(gpus, w);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    // Phase 3: place in rank order, greedily. Work that needs more GPUs than are free cannot
-    // start in this pass: only the rest is ranked, and the index is built only if there is any.
-    let mut free = total_free(nodes, index);
-    let candidates = ranked(&|i| !works[i].is_running() && u64::from(works[i].gpus()) <= free);
-    let mut started = vec![false; works.len()];
-    for &i in &candidates {
-        let w = &works[i];
-        if u64::from(w.gpus()) > free {
-            continue;
-        }
-        let index = index.get_or_insert_with(|| FreeIndex::new(nodes));
-        if let Some(chosen) = index.place(nodes, w) {
-            started[i] = true;
-            outcome.started.push((i, chosen));
-        }
-        free = index.total_free();
-    }
-    // Everything else waits, listed in input order.
-    for (i, w) in works.iter().enumerate() {
-        if !w.is_running() && !started[i] {
-            let wait = if u64::from(w.gpus()) > free {
-                Wait::Capacity
-            } else {
-                Wait::Fragmented
-            };
-            outcome.waiting.push((i, wait));
-        }
-    }
-    debug_assert!(
-        nodes.iter().all(|n| n.free_gpus <= n.gpus),
-        "a node gives more GPUs than it has"
-    );
     outcome
 }
 

@@ -10,6 +10,6 @@ mod snapshot;
 pub use engine::{Order, Policy};
 pub use plan::plan;
 pub use snapshot::{
-    NodeState, Placement, Plan, Preemption, QueuedWorkload, RunningWorkload, Snapshot,
-    TaskPlacement, Waiting,
+    NodePower, NodeState, Placement, Plan, Preemption, QueuedWorkload, Reservation,
+    RunningWorkload, Snapshot, TaskPlacement, TenantShare, Waiting,
 };

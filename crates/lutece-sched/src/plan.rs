@@ -1,10 +1,14 @@
 //! `plan`: converts a [`Snapshot`] to the indexed core of [`crate::engine`], runs one pass, and
 //! converts the outcome back to named placements, preemptions and readable reasons.
 
+mod accounts;
+
 use crate::engine::{self, Node, Wait, Work};
 use crate::snapshot::{
-    NodeState, Placement, Plan, Preemption, QueuedWorkload, Snapshot, TaskPlacement, Waiting,
+    NodeState, Placement, Plan, Preemption, QueuedWorkload, Reservation, Snapshot, TaskPlacement,
+    Waiting,
 };
+use accounts::Accounts;
 use lutece_core::Resources;
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,9 +19,11 @@ use std::collections::{BTreeMap, HashMap};
 ///    policy, then submission time, then id;
 /// 2. with a preempting policy, stop running work that better-classed queued work needs room
 ///    from;
-/// 3. place each queued gang whole or not at all, in one NVLink domain (rack) when one holds it,
-///    best fit node by node (the node left with the fewest free GPUs; ties by id), GPUs lowest
-///    index first; later workloads may use what an earlier one could not.
+/// 3. place each queued gang whole or not at all, within its tenant's quota and its sites'
+///    power budgets, in one NVLink domain (rack) when one holds it, best fit node by node (the
+///    node left with the fewest free GPUs; ties by id), GPUs lowest index first; the first
+///    workload that cannot start gets a reservation when running work has end times, and later
+///    workloads may use what an earlier one could not without delaying it.
 pub fn plan(snapshot: &Snapshot) -> Plan {
     let policy = snapshot.policy.clone().unwrap_or_default();
     let mut sorted: Vec<&NodeState> = snapshot.nodes.iter().collect();
@@ -39,6 +45,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
             .collect()
     };
     let labels = Labels::new(&snapshot.queue);
+    let accounts = Accounts::new(snapshot, &states);
     let mut nodes: Vec<Node> = states
         .iter()
         .map(|n| {
@@ -55,6 +62,8 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
                     .unwrap_or(u32::MAX),
                 schedulable: n.schedulable,
                 labels: labels.of_node(snapshot, n),
+                site: accounts.site_of(snapshot, &n.id),
+                watts_per_gpu: snapshot.node_power.get(&n.id).map_or(0, |p| p.per_gpu_w),
             }
         })
         .collect();
@@ -71,7 +80,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     let mut works: Vec<Work> = snapshot
         .queue
         .iter()
-        .map(|w| queued_work(w, tie(&w.id), &labels))
+        .map(|w| queued_work(w, tie(&w.id), &labels, accounts.tenant(&w.tenant)))
         .collect();
     let mut running_ids = Vec::new();
     for r in &snapshot.running {
@@ -97,12 +106,21 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
             running_on,
             preemptible: r.preemptible,
             requires: Vec::new(),
+            tenant: accounts.tenant(&r.tenant),
+            time_limit_ms: None,
+            ends_at_ms: r.ends_at_ms,
         });
         running_ids.push(r);
     }
     let queued = snapshot.queue.len();
 
-    let outcome = engine::pass(&mut nodes, &works, &policy, snapshot.now_ms);
+    let outcome = engine::pass_limited(
+        &mut nodes,
+        &works,
+        &policy,
+        &accounts.limits,
+        snapshot.now_ms,
+    );
 
     let mut result = Plan::default();
     for &i in &outcome.preempted {
@@ -118,13 +136,31 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
         }
         result.preemptions.push(Preemption {
             workload: r.id.clone(),
-            reason: "preempted for better-ranked queued work".to_owned(),
+            reason: if outcome.reclaimed.contains(&i) {
+                "preempted to give back GPUs its tenant borrowed beyond its guarantee to a \
+                 tenant of its cohort within its own"
+            } else {
+                "preempted for better-ranked queued work"
+            }
+            .to_owned(),
         });
     }
-    for (i, chosen) in outcome.started {
-        let workload = &snapshot.queue[i];
+    if let Some(r) = &outcome.reservation {
+        result.reservations.push(Reservation {
+            workload: snapshot.queue[r.work].id.clone(),
+            at_ms: r.at_ms,
+            nodes: r
+                .nodes
+                .iter()
+                .map(|&n| states[n as usize].id.clone())
+                .collect(),
+        });
+    }
+    let placed = outcome.started;
+    for (i, chosen) in &placed {
+        let workload = &snapshot.queue[*i];
         let mut tasks = Vec::with_capacity(chosen.len());
-        for (node, gpus) in chosen.into_iter().zip(&works[i].task_gpus) {
+        for (&node, gpus) in chosen.iter().zip(&works[*i].task_gpus) {
             let state = &mut states[node as usize];
             let take = (*gpus as usize).min(state.free_gpus.len());
             let given: Vec<u32> = state.free_gpus.drain(..take).collect();
@@ -139,7 +175,36 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
             tasks,
         });
     }
+    // What each tenant holds once the plan is carried out, for the reasons.
+    let mut held: BTreeMap<&str, u64> = BTreeMap::new();
+    let preempted: Vec<&str> = result
+        .preemptions
+        .iter()
+        .map(|p| p.workload.as_str())
+        .collect();
+    for r in snapshot
+        .running
+        .iter()
+        .filter(|r| !preempted.contains(&r.id.as_str()))
+    {
+        *held.entry(r.tenant.as_str()).or_default() +=
+            r.tasks.iter().map(|t| t.gpus.len() as u64).sum::<u64>();
+    }
+    for &(i, _) in &placed {
+        let w = &snapshot.queue[i];
+        *held.entry(w.tenant.as_str()).or_default() += u64::from(w.tasks * w.per_task.gpus);
+    }
     let mut view = FleetView::new(&states, snapshot);
+    view.held = held;
+    view.power_left = snapshot
+        .site_power_budget_w
+        .keys()
+        .map(|site| (site.clone(), accounts::headroom(snapshot, &states, site)))
+        .collect();
+    view.reservation = result
+        .reservations
+        .first()
+        .map(|r| (r.workload.clone(), r.at_ms));
     // The core lists waiting work in input order; a person reads it best in rank order.
     let mut waiting = outcome.waiting;
     waiting.sort_by_cached_key(|&(i, _)| {
@@ -225,7 +290,7 @@ impl Labels {
     }
 }
 
-fn queued_work(w: &QueuedWorkload, tie: u64, labels: &Labels) -> Work {
+fn queued_work(w: &QueuedWorkload, tie: u64, labels: &Labels, tenant: u32) -> Work {
     Work {
         priority: w.priority,
         submitted_at_ms: w.submitted_at_ms,
@@ -239,6 +304,9 @@ fn queued_work(w: &QueuedWorkload, tie: u64, labels: &Labels) -> Work {
         running_on: Vec::new(),
         preemptible: false,
         requires: labels.requires(w),
+        tenant,
+        time_limit_ms: w.time_limit_ms,
+        ends_at_ms: None,
     }
 }
 
@@ -258,6 +326,13 @@ struct FleetView<'a> {
     largest_gpus: u64,
     /// Nodes that fit one task of a shape, by shape (many workloads share one).
     fitting: HashMap<Resources, usize>,
+    snapshot: &'a Snapshot,
+    /// GPUs each tenant holds once the plan is carried out.
+    held: BTreeMap<&'a str, u64>,
+    /// The reserved workload and when it starts.
+    reservation: Option<(String, i64)>,
+    /// What each budgeted site's power budget leaves once the plan is carried out.
+    power_left: Vec<(String, i64)>,
 }
 
 impl<'a> FleetView<'a> {
@@ -274,6 +349,58 @@ impl<'a> FleetView<'a> {
             most_free_memory: most(|n| n.free().memory_bytes),
             largest_gpus: most(|n| u64::from(n.capacity.gpus)),
             fitting: HashMap::new(),
+            snapshot,
+            held: BTreeMap::new(),
+            reservation: None,
+            power_left: Vec::new(),
+        }
+    }
+
+    /// The sentence for work that a quota, a power budget or a reservation keeps waiting.
+    fn why_limited(&self, workload: &QueuedWorkload, wait: Wait) -> Option<String> {
+        let all = u64::from(workload.tasks.max(1)) * u64::from(workload.per_task.gpus);
+        match wait {
+            Wait::Quota => {
+                let share = self.snapshot.tenants.get(&workload.tenant);
+                let held = self
+                    .held
+                    .get(workload.tenant.as_str())
+                    .copied()
+                    .unwrap_or(0);
+                let guaranteed = share.and_then(|s| s.guaranteed_gpus).unwrap_or(0);
+                let borrow = match share.and_then(|s| s.borrow_limit_gpus) {
+                    Some(limit) => format!("may borrow up to {limit} more from its cohort"),
+                    None => "may borrow only what its cohort leaves idle".to_owned(),
+                };
+                Some(format!(
+                    "tenant {} holds {held} GPUs, has {guaranteed} guaranteed and {borrow}; \
+                     this needs {all} more",
+                    workload.tenant
+                ))
+            }
+            Wait::Power => {
+                let sites: Vec<String> = self
+                    .power_left
+                    .iter()
+                    .map(|(site, left)| match *left {
+                        left if left >= 0 => format!("{site} has {left} W left"),
+                        over => format!("{site} is {} W over", -over),
+                    })
+                    .collect();
+                Some(format!(
+                    "fits only where a site's power budget has no room for it ({})",
+                    sites.join(", ")
+                ))
+            }
+            Wait::Reserved => {
+                let (head, at_ms) = self.reservation.clone()?;
+                let wait_s = (at_ms - self.snapshot.now_ms).max(0) / 1000;
+                Some(format!(
+                    "fits now, but would delay {head}, which is reserved to start in {wait_s} s; \
+                     a time limit that ends before then would let it run now"
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -347,6 +474,16 @@ impl<'a> FleetView<'a> {
                 format_bytes(self.most_free_memory)
             );
         }
+        if let Some(reason) = self.why_limited(workload, wait) {
+            return reason;
+        }
+        if wait == Wait::Topology {
+            return format!(
+                "waits for one NVLink domain to hold all {} tasks; now they would fit only \
+                 across several",
+                workload.tasks
+            );
+        }
         if wait == Wait::Capacity {
             let all = u64::from(workload.tasks) * u64::from(need.gpus);
             return format!("needs {all} GPUs in all; better-ranked work holds them");
@@ -403,5 +540,7 @@ fn no_gpu_given_twice(plan: &Plan) -> bool {
         .all(|key| seen.insert(key))
 }
 
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 mod tests;

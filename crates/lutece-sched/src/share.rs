@@ -1,10 +1,13 @@
 //! Placement of single pods that may ask for a fraction of one GPU (in milli-GPUs), on nodes
-//! whose GPUs can be shared: `random`, `bestfit`, and lutece's fragmentation-aware `default`.
+//! whose GPUs can be shared: `random`, `bestfit`, `fgd`, and lutece's `default`.
 //!
-//! The `default` rule follows the idea of fragmentation gradient descent (FGD, ATC'23): a node's
-//! fragmentation is the free GPU capacity that a typical pod could not use there, weighted by
-//! how common that pod is; a pod goes where it raises the cluster's fragmentation least. On top
-//! of FGD it breaks near-ties by best fit, so equally fragmenting choices still pack.
+//! `fgd` is fragmentation gradient descent (FGD, ATC'23): a node's fragmentation is the free GPU
+//! capacity that a typical pod could not use there, weighted by how common that pod is; a pod
+//! goes where it raises the cluster's fragmentation least. FGD asks only whether a typical pod
+//! fits *once*: a node with three free GPUs and CPUs for one more pod counts none of them as
+//! fragments. `default` also counts, for pods that share a GPU, the free capacity left over once
+//! as many of them as the node's GPUs, CPUs and memory allow are placed: GPUs stranded by a node
+//! whose CPUs ran out are fragments too. Both break ties by best fit.
 
 use std::collections::HashMap;
 
@@ -39,8 +42,18 @@ pub enum SharePolicy {
     Random,
     /// The node left with the fewest free milli-GPUs (then CPUs), lowest index first.
     BestFit,
-    /// Least increase of fragmentation against `typical` pods (weights are their counts).
+    /// Least increase of FGD's fragmentation against `typical` pods (weights are their counts).
+    Fgd { typical: Vec<(Pod, u32)> },
+    /// Least increase of lutece's fragmentation (FGD's, plus stranded capacity) against
+    /// `typical` pods.
     Default { typical: Vec<(Pod, u32)> },
+}
+
+/// Which fragmentation a fragmentation-aware policy minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    Fgd,
+    Stranded,
 }
 
 /// A placement: the node and the GPU indices given (one for a shared pod).
@@ -116,8 +129,9 @@ impl ShareNode {
         self.gpu_free_milli.iter().map(|&f| u64::from(f)).sum()
     }
 
-    /// Free milli-GPUs that a pod of shape `typical` could not use on this node.
-    fn fragment_for(&self, typical: &Pod) -> u64 {
+    /// Free milli-GPUs that a pod of shape `typical` could not use on this node, as FGD counts
+    /// them: all of them when it cannot come here at all, otherwise those on GPUs too full for it.
+    fn fgd_fragment(&self, typical: &Pod) -> u64 {
         let fits_rest = self.free_cpus_milli >= typical.cpus_milli
             && self.free_memory_bytes >= typical.memory_bytes
             && self.has_model(typical.models);
@@ -146,11 +160,40 @@ impl ShareNode {
         }
     }
 
+    /// Free milli-GPUs left over once as many pods of the shared shape `typical` as this
+    /// node's GPUs, CPUs and memory allow are placed on it (all of them when none can come).
+    fn stranded(&self, typical: &Pod) -> u64 {
+        let free = self.free_milli();
+        if !typical.is_shared() || !self.has_model(typical.models) {
+            return free;
+        }
+        let copies = |have: u64, need: u64| have.checked_div(need).unwrap_or(u64::MAX);
+        let on_gpus: u64 = self
+            .gpu_free_milli
+            .iter()
+            .map(|&f| u64::from(f / typical.gpu_milli))
+            .sum();
+        let room = on_gpus
+            .min(copies(self.free_cpus_milli, typical.cpus_milli))
+            .min(copies(self.free_memory_bytes, typical.memory_bytes));
+        free.saturating_sub(room * u64::from(typical.gpu_milli))
+    }
+
+    fn fragment_for(&self, typical: &Pod, measure: Measure) -> u64 {
+        match measure {
+            Measure::Fgd => self.fgd_fragment(typical),
+            Measure::Stranded if typical.is_shared() => {
+                self.fgd_fragment(typical) + self.stranded(typical)
+            }
+            Measure::Stranded => self.fgd_fragment(typical),
+        }
+    }
+
     /// The node's fragmentation against the weighted `typical` pods.
-    pub fn fragmentation(&self, typical: &[(Pod, u32)]) -> u64 {
+    fn measured(&self, typical: &[(Pod, u32)], measure: Measure) -> u64 {
         typical
             .iter()
-            .map(|(p, w)| self.fragment_for(p) * u64::from(*w))
+            .map(|(p, w)| self.fragment_for(p, measure) * u64::from(*w))
             .sum()
     }
 }
@@ -168,12 +211,13 @@ fn least_fragmenting(
     pod: &Pod,
     whole: &[u32],
     typical: &[(Pod, u32)],
+    measure: Measure,
 ) -> (i128, u32) {
-    let before = node.fragmentation(typical) as i128;
+    let before = node.measured(typical, measure) as i128;
     let delta = |gpus: &[u32]| {
         let mut after = node.clone();
         after.take(pod, gpus);
-        after.fragmentation(typical) as i128 - before
+        after.measured(typical, measure) as i128 - before
     };
     if !pod.is_shared() {
         return (delta(whole), whole.first().copied().unwrap_or(0));
@@ -231,7 +275,11 @@ pub fn choose(
                 *i,
             )
         })?,
-        SharePolicy::Default { typical } => {
+        SharePolicy::Fgd { typical } | SharePolicy::Default { typical } => {
+            let measure = match policy {
+                SharePolicy::Fgd { .. } => Measure::Fgd,
+                _ => Measure::Stranded,
+            };
             // Many nodes are in the same state (identical empty machines): score each state once.
             let mut seen: HashMap<NodeKey<'_>, (i128, u32)> = HashMap::new();
             let mut best: Option<(Score, usize, Vec<u32>)> = None;
@@ -245,7 +293,7 @@ pub fn choose(
                 );
                 let (delta, gpu) = *seen
                     .entry(key)
-                    .or_insert_with(|| least_fragmenting(n, pod, &gpus, typical));
+                    .or_insert_with(|| least_fragmenting(n, pod, &gpus, typical, measure));
                 let gpus = if pod.is_shared() { vec![gpu] } else { gpus };
                 let left = n.free_milli() - pod.milli().min(n.free_milli());
                 let score = (delta, left, i);

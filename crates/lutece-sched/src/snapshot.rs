@@ -25,6 +25,39 @@ pub struct Snapshot {
     pub jurisdictions: BTreeMap<String, String>,
     /// The GPU model of each node that has a known one, by node id.
     pub gpu_models: BTreeMap<String, String>,
+    /// Quotas and fair-share weights of tenants, by tenant; a tenant absent has no quota and
+    /// weight 1.
+    pub tenants: BTreeMap<String, TenantShare>,
+    /// The site of each node that belongs to one, by node id.
+    pub sites: BTreeMap<String, String>,
+    /// The power budget of each site that has one, in watts: its nodes' draw (idle draw plus
+    /// that of busy GPUs) must stay within it.
+    pub site_power_budget_w: BTreeMap<String, u64>,
+    /// How much each node draws, by node id; a node absent draws nothing the budget counts.
+    pub node_power: BTreeMap<String, NodePower>,
+}
+
+/// A tenant's claim on the fleet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantShare {
+    /// GPUs guaranteed to the tenant; `None`: no quota at all.
+    pub guaranteed_gpus: Option<u64>,
+    /// The most GPUs it may borrow beyond its guarantee from idle guarantees of its cohort;
+    /// `None`: as many as the cohort has idle.
+    pub borrow_limit_gpus: Option<u64>,
+    /// Tenants naming one cohort lend each other their idle guarantees; `None`: a cohort of
+    /// its own (it cannot borrow).
+    pub cohort: Option<String>,
+    /// Fair-share weight (0 counts as 1): a tenant of weight 2 is served as if it used half.
+    pub weight: u32,
+}
+
+/// A node's power draw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodePower {
+    pub idle_w: u32,
+    /// What each busy GPU adds.
+    pub per_gpu_w: u32,
 }
 
 /// One node: what it has in all, and which of it is already taken.
@@ -62,6 +95,8 @@ pub struct QueuedWorkload {
     pub residency: Vec<String>,
     /// GPU models the workload accepts; empty: any.
     pub gpu_models: Vec<String>,
+    /// The longest it runs once started, if it says (lets it backfill ahead of a reservation).
+    pub time_limit_ms: Option<i64>,
 }
 
 /// A workload that runs now, as the scheduler needs to see it to preempt it.
@@ -77,6 +112,8 @@ pub struct RunningWorkload {
     pub attained_gpu_ms: u64,
     /// Whether the workload may be stopped (and requeued) for better-ranked work.
     pub preemptible: bool,
+    /// When it will have ended at the latest (its start plus its time limit), if known.
+    pub ends_at_ms: Option<i64>,
 }
 
 /// What the scheduler decided.
@@ -87,6 +124,17 @@ pub struct Plan {
     pub waiting: Vec<Waiting>,
     /// Running workloads to stop (and requeue) so that better-ranked work can start.
     pub preemptions: Vec<Preemption>,
+    /// The first workload that could not start, with when and where it will, when the end
+    /// times of running work tell; work placed in this plan leaves it whole.
+    pub reservations: Vec<Reservation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub workload: String,
+    pub at_ms: i64,
+    /// The node of each task, by rank.
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

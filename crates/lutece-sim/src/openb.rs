@@ -12,7 +12,18 @@ use std::collections::{BTreeMap, HashMap};
 pub enum OpenbPolicy {
     Random,
     BestFit,
+    /// Fragmentation gradient descent as published (ATC'23), for comparison.
+    Fgd,
     Default,
+}
+
+/// The order in which the trace's own pods arrive, before the randomly drawn ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// As the trace lists them.
+    Trace,
+    /// Shuffled with the run's seed, as the FGD artifact's run scripts do (`--shuffle-pod=true`).
+    Shuffled,
 }
 
 /// The result of one run.
@@ -52,7 +63,7 @@ impl SplitMix {
     }
 }
 
-/// Runs the experiment: the trace's pods in order, then pods drawn at random (with `seed`, with
+/// Runs the experiment: the trace's pods in `order`, then pods drawn at random (with `seed`, with
 /// replacement) while the total GPU request stays within 130% of capacity; pods are submitted
 /// until the next one would take the arrived GPU request past `arrive_until_pct`% of capacity.
 pub fn allocate(
@@ -60,6 +71,7 @@ pub fn allocate(
     pods: &[OpenbPod],
     policy: OpenbPolicy,
     seed: u64,
+    order: Order,
     arrive_until_pct: u32,
     clock: &mut dyn FnMut() -> u64,
 ) -> Allocation {
@@ -105,6 +117,12 @@ pub fn allocate(
         .sum();
     let mut rng = SplitMix::new(seed);
     let mut sequence: Vec<Pod> = demand.clone();
+    if order == Order::Shuffled {
+        // Fisher-Yates, with the run's generator.
+        for i in (1..sequence.len()).rev() {
+            sequence.swap(i, rng.below(i + 1));
+        }
+    }
     let mut total: u64 = sequence.iter().map(Pod::milli).sum();
     if !demand.is_empty() {
         loop {
@@ -119,6 +137,9 @@ pub fn allocate(
     let rule = match policy {
         OpenbPolicy::Random => SharePolicy::Random,
         OpenbPolicy::BestFit => SharePolicy::BestFit,
+        OpenbPolicy::Fgd => SharePolicy::Fgd {
+            typical: typical(&demand),
+        },
         OpenbPolicy::Default => SharePolicy::Default {
             typical: typical(&demand),
         },

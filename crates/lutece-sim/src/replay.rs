@@ -19,6 +19,12 @@ pub struct ReplayOptions {
     /// Copies of the trace, each shifted by one second and given fresh ids, to fill a larger
     /// fleet with the same pattern of load.
     pub tile: u32,
+    /// Seconds a gang waits for one NVLink domain before it spans several; `None` keeps the
+    /// policy's own.
+    pub topology_wait_s: Option<i64>,
+    /// Whether tenants (the trace's virtual clusters) share the fleet fairly; `None` keeps
+    /// the policy's own.
+    pub fair_share: Option<bool>,
 }
 
 impl Default for ReplayOptions {
@@ -27,6 +33,8 @@ impl Default for ReplayOptions {
             compress: 1,
             preemption_overhead_s: 30,
             tile: 1,
+            topology_wait_s: None,
+            fair_share: None,
         }
     }
 }
@@ -223,6 +231,8 @@ fn replay_pool(
             domain: n.domain,
             schedulable: n.gpus > 0,
             labels: 0,
+            site: None,
+            watts_per_gpu: 0,
         })
         .collect();
     let pool_gpus: u32 = nodes.iter().map(|n| n.gpus).sum();
@@ -341,6 +351,7 @@ fn replay_pool(
                 task_memory_bytes: 1 << 30,
                 waiting_since_ms: job.submit_ms,
                 preemptible: true,
+                tenant: records[j].tenant as u32,
                 ..Work::default()
             });
             active.push(Active {

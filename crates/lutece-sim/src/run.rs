@@ -1,7 +1,7 @@
 //! One entry point per trace kind, by policy name, so the CLI only reads files and prints.
 
 use crate::fleet::Fleet;
-use crate::openb::{self, Allocation, OpenbPolicy};
+use crate::openb::{self, Allocation, OpenbPolicy, Order};
 use crate::reference::{self, RefOrder};
 use crate::replay::{self, ReplayOptions};
 use crate::report::{JobRecord, Summary};
@@ -28,7 +28,8 @@ pub enum SimError {
 /// Policy names for Philly traces.
 pub const PHILLY_POLICIES: &str = "fifo, sjf (the reference rules), default (lutece: least attained service with preemption), greedy (lutece without preemption)";
 /// Policy names for openb traces.
-pub const OPENB_POLICIES: &str = "random, bestfit, default (lutece: fragmentation-aware)";
+pub const OPENB_POLICIES: &str =
+    "random, bestfit, fgd (fragmentation gradient descent), default (lutece: fragmentation-aware)";
 
 /// Replays a Philly trace. `vc_pools` is the pool list when the fleet is `philly-vcs:`.
 pub fn philly(
@@ -77,6 +78,13 @@ pub fn philly(
             });
         }
     };
+    let policy = Policy {
+        topology_wait_ms: options
+            .topology_wait_s
+            .map_or(policy.topology_wait_ms, |s| s.saturating_mul(1000)),
+        fair_share: options.fair_share.unwrap_or(policy.fair_share),
+        ..policy
+    };
     let (_, summary) = replay::replay(jobs, &tenants, fleet, &policy, options, clock, progress)?;
     Ok(summary)
 }
@@ -90,6 +98,8 @@ pub struct OpenbRun {
     pub seeds: u32,
     /// Arrivals stop before the GPU requests pass this % of capacity.
     pub arrive_until_pct: u32,
+    /// Shuffle the trace's own pods with each run's seed.
+    pub shuffle: bool,
 }
 
 /// The FGD allocation experiment, averaged over the run's seeds.
@@ -105,10 +115,12 @@ pub fn openb(
         seed,
         seeds,
         arrive_until_pct,
+        shuffle,
     } = run;
     let rule = match policy.as_str() {
         "random" => OpenbPolicy::Random,
         "bestfit" => OpenbPolicy::BestFit,
+        "fgd" => OpenbPolicy::Fgd,
         "default" => OpenbPolicy::Default,
         _ => {
             return Err(SimError::UnknownPolicy {
@@ -126,6 +138,11 @@ pub fn openb(
             pods,
             rule,
             seed + u64::from(s),
+            if *shuffle {
+                Order::Shuffled
+            } else {
+                Order::Trace
+            },
             *arrive_until_pct,
             clock,
         ));

@@ -1,8 +1,25 @@
 //! Gang placement: every task of a workload on a distinct node, inside one NVLink domain when
-//! one can hold the whole gang (the fullest such domain), best fit node by node.
+//! one can hold the whole gang (the fullest such domain), otherwise across as few domains as
+//! it can (the roomiest first), best fit node by node.
 
 use super::{Node, Work};
 use std::collections::BTreeMap;
+
+/// Where a workload was placed, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// The node of each task, in rank order.
+    On(Vec<u32>),
+    /// It would fit only across several NVLink domains, and was not allowed to spread.
+    NotInOneDomain,
+    Nowhere,
+}
+
+impl From<Option<Vec<u32>>> for Placed {
+    fn from(chosen: Option<Vec<u32>>) -> Self {
+        chosen.map_or(Placed::Nowhere, Placed::On)
+    }
+}
 
 /// Nodes bucketed by free GPU count, and domains with their free GPU totals, kept in step with
 /// the nodes as tasks are placed during one pass.
@@ -12,10 +29,13 @@ pub struct FreeIndex {
     buckets: Vec<Vec<u32>>,
     domains: BTreeMap<u32, Domain>,
     total_free: u64,
+    /// GPUs of the largest domain: a gang larger than that spans domains whatever it waits.
+    largest_domain: u64,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Domain {
+    gpus: u64,
     free: u64,
     nodes: Vec<u32>,
     /// `by_free[f]`: how many of its nodes have exactly `f` free GPUs.
@@ -58,13 +78,16 @@ impl FreeIndex {
             }
             domain.by_free[free as usize] += 1;
             domain.free += u64::from(free);
+            domain.gpus += u64::from(node.gpus);
             domain.nodes.push(i as u32);
             total_free += u64::from(free);
         }
+        let largest_domain = domains.values().map(|d| d.gpus).max().unwrap_or(0);
         FreeIndex {
             buckets,
             domains,
             total_free,
+            largest_domain,
         }
     }
 
@@ -72,22 +95,29 @@ impl FreeIndex {
         self.total_free
     }
 
-    /// Places every task of `work` or none; on success updates `nodes` and returns the node of
-    /// each task in rank order.
-    pub fn place(&mut self, nodes: &mut [Node], work: &Work) -> Option<Vec<u32>> {
+    /// Places every task of `work` or none, across several NVLink domains only if `spread`;
+    /// on success updates `nodes`.
+    pub fn place(&mut self, nodes: &mut [Node], work: &Work, spread: bool) -> Placed {
         let total = u64::from(work.gpus());
         if total > self.total_free {
-            return None;
+            return Placed::Nowhere;
         }
         let chosen = if work.task_gpus.len() == 1 {
-            vec![self.best_fit(nodes, work.task_gpus[0], work, &[])?]
+            self.best_fit(nodes, work.task_gpus[0], work, &[])
+                .map(|n| vec![n])
         } else {
-            self.gang(nodes, work)?
+            match self.gang(nodes, work, spread) {
+                Placed::On(chosen) => Some(chosen),
+                other => return other,
+            }
+        };
+        let Some(chosen) = chosen else {
+            return Placed::Nowhere;
         };
         for (&node, &gpus) in chosen.iter().zip(&work.task_gpus) {
             self.take(nodes, node, gpus, work);
         }
-        Some(chosen)
+        Placed::On(chosen)
     }
 
     /// The node with the fewest free GPUs that fits one task of `gpus`, lowest index first,
@@ -102,7 +132,7 @@ impl FreeIndex {
         })
     }
 
-    fn gang(&self, nodes: &[Node], work: &Work) -> Option<Vec<u32>> {
+    fn gang(&self, nodes: &[Node], work: &Work, spread: bool) -> Placed {
         let total = u64::from(work.gpus());
         // Tasks largest first, so the hardest one picks its node first.
         let mut ranks: Vec<usize> = (0..work.task_gpus.len()).collect();
@@ -110,26 +140,42 @@ impl FreeIndex {
         let sorted: Vec<u32> = ranks.iter().map(|&r| work.task_gpus[r]).collect();
         let everywhere: Vec<u32> = self.buckets.iter().map(|b| b.len() as u32).collect();
         if !could_hold(&everywhere, &sorted) {
-            return None;
+            return Placed::Nowhere;
         }
-        if self.domains.len() > 1 {
-            let mut candidates: Vec<(&u32, &Domain)> = self
-                .domains
-                .iter()
-                .filter(|(_, d)| d.free >= total && could_hold(&d.by_free, &sorted))
-                .collect();
-            candidates.sort_by_key(|(id, d)| (d.free, **id));
-            for (_, domain) in candidates {
-                if let Some(chosen) = assign(&ranks, work, |gpus, taken| {
-                    best_in(nodes, &domain.nodes, gpus, work, taken)
-                }) {
-                    return Some(chosen);
-                }
+        if self.domains.len() <= 1 {
+            return assign(&ranks, work, |gpus, taken| {
+                self.best_fit(nodes, gpus, work, taken)
+            })
+            .into();
+        }
+        let mut candidates: Vec<(&u32, &Domain)> = self
+            .domains
+            .iter()
+            .filter(|(_, d)| d.free >= total && could_hold(&d.by_free, &sorted))
+            .collect();
+        candidates.sort_by_key(|(id, d)| (d.free, **id));
+        for (_, domain) in candidates {
+            if let Some(chosen) = assign(&ranks, work, |gpus, taken| {
+                best_in(nodes, &domain.nodes, gpus, work, taken)
+            }) {
+                return Placed::On(chosen);
             }
         }
-        assign(&ranks, work, |gpus, taken| {
-            self.best_fit(nodes, gpus, work, taken)
-        })
+        // No one domain holds it: span as few as possible, taking from the domains with the
+        // most free GPUs first, best fit inside each.
+        let mut roomiest: Vec<(&u32, &Domain)> =
+            self.domains.iter().filter(|(_, d)| d.free > 0).collect();
+        roomiest.sort_by_key(|(id, d)| (std::cmp::Reverse(d.free), **id));
+        let spanning = assign(&ranks, work, |gpus, taken| {
+            roomiest
+                .iter()
+                .find_map(|(_, d)| best_in(nodes, &d.nodes, gpus, work, taken))
+        });
+        match spanning {
+            Some(chosen) if spread || total > self.largest_domain => Placed::On(chosen),
+            Some(_) => Placed::NotInOneDomain,
+            None => Placed::Nowhere,
+        }
     }
 
     fn take(&mut self, nodes: &mut [Node], i: u32, gpus: u32, work: &Work) {

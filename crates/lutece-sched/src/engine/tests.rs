@@ -1,6 +1,7 @@
-//! Properties of one core pass: gangs whole, no GPU given twice, determinism.
+//! Properties of one core pass: gangs whole, no GPU given twice, determinism; and the wait for
+//! one NVLink domain.
 
-use super::{Node, Policy, Work, pass};
+use super::{Node, Policy, Wait, Work, pass};
 use proptest::prelude::*;
 
 fn arbitrary() -> impl Strategy<Value = (Vec<Node>, Vec<Work>, bool)> {
@@ -25,6 +26,8 @@ fn arbitrary() -> impl Strategy<Value = (Vec<Node>, Vec<Work>, bool)> {
                 domain,
                 schedulable: true,
                 labels: 0,
+                site: None,
+                watts_per_gpu: 0,
             })
             .collect();
         let works = works
@@ -74,4 +77,64 @@ proptest! {
         let mut again = nodes.clone();
         prop_assert_eq!(pass(&mut again, &works, &policy, 100), outcome);
     }
+}
+
+fn four_gpu_nodes(domains: &[u32]) -> Vec<Node> {
+    domains
+        .iter()
+        .map(|&domain| Node {
+            gpus: 4,
+            free_gpus: 4,
+            free_cpus_milli: 8000,
+            free_memory_bytes: 1 << 30,
+            domain,
+            schedulable: true,
+            labels: 0,
+            site: None,
+            watts_per_gpu: 0,
+        })
+        .collect()
+}
+
+fn gang(tasks: usize) -> Work {
+    Work {
+        task_gpus: vec![4; tasks],
+        task_cpus_milli: 1000,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_gang_waits_for_one_domain_then_spreads() {
+    // Domains 0 and 1 have two nodes each, one of them busy: two free nodes, in two domains.
+    let mut nodes = four_gpu_nodes(&[0, 0, 1, 1]);
+    nodes[1].free_gpus = 0;
+    nodes[3].free_gpus = 0;
+    let policy = Policy {
+        topology_wait_ms: 60_000,
+        ..Policy::default()
+    };
+    let works = [gang(2)];
+    let early = pass(&mut nodes.clone(), &works, &policy, 59_999);
+    assert!(early.started.is_empty());
+    assert_eq!(early.waiting, vec![(0, Wait::Topology)]);
+    let late = pass(&mut nodes.clone(), &works, &policy, 60_000);
+    assert_eq!(late.started, vec![(0, vec![0, 2])]);
+}
+
+#[test]
+fn a_gang_takes_one_domain_when_one_holds_it_and_spans_few_when_none_can() {
+    let policy = Policy {
+        topology_wait_ms: 60_000,
+        ..Policy::default()
+    };
+    // Node 0 is alone in domain 0; domain 1 holds the whole gang.
+    let mut nodes = four_gpu_nodes(&[0, 1, 1]);
+    let placed = pass(&mut nodes, &[gang(2)], &policy, 0);
+    assert_eq!(placed.started, vec![(0, vec![1, 2])]);
+    // Four nodes never fit in a domain of three: no point waiting. The roomiest domains go
+    // first, so the gang spans two domains, not the three the lowest indices would give.
+    let mut nodes = four_gpu_nodes(&[0, 1, 1, 1, 2, 2]);
+    let placed = pass(&mut nodes, &[gang(4)], &policy, 0);
+    assert_eq!(placed.started, vec![(0, vec![1, 2, 3, 4])]);
 }

@@ -6,7 +6,7 @@ use crate::snapshot::{NodeState, QueuedWorkload, RunningWorkload, Snapshot, Task
 use lutece_core::Resources;
 use proptest::prelude::*;
 
-fn node(id: &str, cpus: u64, gpus: u32) -> NodeState {
+pub(super) fn node(id: &str, cpus: u64, gpus: u32) -> NodeState {
     NodeState {
         id: id.to_owned(),
         rack: None,
@@ -21,7 +21,7 @@ fn node(id: &str, cpus: u64, gpus: u32) -> NodeState {
     }
 }
 
-fn job(id: &str, tasks: u32, cpus: u64, gpus: u32) -> QueuedWorkload {
+pub(super) fn job(id: &str, tasks: u32, cpus: u64, gpus: u32) -> QueuedWorkload {
     QueuedWorkload {
         id: id.to_owned(),
         tenant: "t".to_owned(),
@@ -45,7 +45,7 @@ fn in_rack(id: &str, rack: &str, gpus: u32) -> NodeState {
 }
 
 /// Renders a plan as one line per workload: `id: node[gpus] node[gpus]` or `id: waits (reason)`.
-fn check(snapshot: Snapshot, expected: &str) {
+pub(super) fn check(snapshot: Snapshot, expected: &str) {
     let plan = plan(&snapshot);
     let mut lines: Vec<String> = plan
         .placements
@@ -69,6 +69,14 @@ fn check(snapshot: Snapshot, expected: &str) {
             .iter()
             .map(|p| format!("{}: preempted ({})", p.workload, p.reason)),
     );
+    lines.extend(plan.reservations.iter().map(|r| {
+        format!(
+            "{}: reserved at {} on {}",
+            r.workload,
+            r.at_ms,
+            r.nodes.join(" ")
+        )
+    }));
     assert_eq!(lines.join("\n"), expected.trim());
 }
 

@@ -79,3 +79,36 @@ fn models_and_cpus_are_hard_constraints() {
         Some((0, vec![0]))
     );
 }
+
+#[test]
+fn default_keeps_cpus_where_they_let_gpus_be_used() {
+    // A CPU-only pod fits on both nodes, and afterwards one typical shared pod still fits on
+    // either, so FGD sees no difference and packs on the first. Node 0 has CPUs for only three
+    // typical pods on four halves of GPUs: taking two of them strands GPU capacity there.
+    let mut tight = node(&[1000, 1000]);
+    tight.free_cpus_milli = 3000;
+    let roomy = node(&[1000, 1000]);
+    let cpu_only = Pod {
+        cpus_milli: 2000,
+        memory_bytes: 1 << 30,
+        gpus: 0,
+        gpu_milli: 0,
+        models: 0,
+    };
+    let typical = vec![(shared(500), 1)];
+    let nodes = [tight, roomy];
+    assert_eq!(
+        place(
+            &nodes,
+            cpu_only,
+            SharePolicy::Fgd {
+                typical: typical.clone()
+            }
+        ),
+        Some((0, vec![]))
+    );
+    assert_eq!(
+        place(&nodes, cpu_only, SharePolicy::Default { typical }),
+        Some((1, vec![]))
+    );
+}

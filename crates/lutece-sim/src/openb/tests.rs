@@ -1,6 +1,6 @@
 //! The allocation experiment on a tiny cluster, and its determinism.
 
-use super::{OpenbPolicy, allocate};
+use super::{OpenbPolicy, Order, allocate};
 use crate::trace::{OpenbNode, OpenbPod};
 
 fn node(gpus: u32) -> OpenbNode {
@@ -32,6 +32,7 @@ fn arrivals_stop_at_the_requested_share() {
         &[pod(1, 600)],
         OpenbPolicy::BestFit,
         7,
+        Order::Trace,
         100,
         &mut || 0,
     );
@@ -47,27 +48,34 @@ fn the_same_seed_gives_the_same_result() {
     for policy in [
         OpenbPolicy::Random,
         OpenbPolicy::BestFit,
+        OpenbPolicy::Fgd,
         OpenbPolicy::Default,
     ] {
-        let a = allocate(&nodes, &pods, policy, 3, 100, &mut || 0);
-        assert_eq!(a, allocate(&nodes, &pods, policy, 3, 100, &mut || 0));
-        assert!(a.allocation_ratio <= 100.0);
+        for order in [Order::Trace, Order::Shuffled] {
+            let a = allocate(&nodes, &pods, policy, 3, order, 100, &mut || 0);
+            assert_eq!(a, allocate(&nodes, &pods, policy, 3, order, 100, &mut || 0));
+            assert!(a.allocation_ratio <= 100.0);
+        }
     }
 }
 
 #[test]
-fn on_openb_default_the_placement_rules_rank_as_published() {
-    // One seed of the FGD experiment at 100% arrived: the published order is Random < BestFit
-    // < FGD; lutece's default must at least beat BestFit.
+fn on_openb_default_lutece_allocates_more_than_fgd() {
+    // One seed of the FGD experiment at 100% arrived, in both orders: the published order is
+    // Random < BestFit < FGD, and lutece's default must come out ahead of FGD.
     let (nodes, pods) = crate::testdata::openb("openb_pod_list_default.csv");
-    let ratio = |policy| allocate(&nodes, &pods, policy, 1, 100, &mut || 0).allocation_ratio;
-    let (random, best, default) = (
-        ratio(OpenbPolicy::Random),
-        ratio(OpenbPolicy::BestFit),
-        ratio(OpenbPolicy::Default),
-    );
-    assert!(
-        random < best && best < default,
-        "random {random} bestfit {best} default {default}"
-    );
+    for order in [Order::Trace, Order::Shuffled] {
+        let ratio =
+            |policy| allocate(&nodes, &pods, policy, 1, order, 100, &mut || 0).allocation_ratio;
+        let ratios = [
+            ratio(OpenbPolicy::Random),
+            ratio(OpenbPolicy::BestFit),
+            ratio(OpenbPolicy::Fgd),
+            ratio(OpenbPolicy::Default),
+        ];
+        assert!(
+            ratios.is_sorted_by(|a, b| a < b),
+            "{order:?}: random, bestfit, fgd, default = {ratios:?}"
+        );
+    }
 }

@@ -111,8 +111,7 @@ fn on_philly_at_x8_the_default_policy_is_near_oracle_sjf_and_far_below_fifo() {
     let (fifo, sjf) = (yardstick(RefOrder::Fifo), yardstick(RefOrder::Sjf));
     let options = ReplayOptions {
         compress: 8,
-        preemption_overhead_s: 30,
-        tile: 1,
+        ..ReplayOptions::default()
     };
     let fleet = Fleet::from_vc_pools(&pools);
     let (_, lutece) = replay(

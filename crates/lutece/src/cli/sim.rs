@@ -17,7 +17,7 @@ pub(crate) struct SimArgs {
     /// The fleet: `philly-vcs:VC_NODES.csv`, `openb:NODES.csv`, or a generated `nvl72xRACKS`.
     #[arg(long)]
     fleet: String,
-    /// The policy: fifo, sjf, default, greedy (philly); random, bestfit, default (openb).
+    /// The policy: fifo, sjf, default, greedy (philly); random, bestfit, fgd, default (openb).
     #[arg(long, default_value = "default")]
     policy: String,
     /// Divide submit times by K (integer division), which raises the load.
@@ -32,12 +32,24 @@ pub(crate) struct SimArgs {
     /// Stop arrivals when the GPU requests arrived reach this % of capacity (openb).
     #[arg(long, default_value_t = 100)]
     arrive_until: u32,
+    /// Shuffle the trace's pods with the seed before the random ones join, as the FGD
+    /// artifact's run scripts do (openb); without it they arrive in the trace's order.
+    #[arg(long)]
+    shuffle: bool,
     /// Seconds of work a preempted job loses (checkpoint and restart), philly.
     #[arg(long, default_value_t = 30)]
     preemption_overhead: i64,
     /// Copies of the trace to replay at once, to fill a large fleet (philly).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     tile: u32,
+    /// Seconds a gang waits for one NVLink domain before it spans several (philly; default:
+    /// the policy's own, 1800 for `default`, 0 for `greedy`).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    topology_wait: Option<i64>,
+    /// Share the fleet fairly between the trace's tenants (philly): within a class, the tenant
+    /// using fewest GPUs goes next.
+    #[arg(long)]
+    fair_share: bool,
     /// `table` or `json`.
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     output: String,
@@ -72,6 +84,8 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<()> {
                 compress: args.compress,
                 preemption_overhead_s: args.preemption_overhead,
                 tile: args.tile,
+                topology_wait_s: args.topology_wait,
+                fair_share: args.fair_share.then_some(true),
             };
             let summary = run::philly(
                 &jobs,
@@ -95,6 +109,7 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<()> {
                 seed: args.seed,
                 seeds: args.seeds,
                 arrive_until_pct: args.arrive_until,
+                shuffle: args.shuffle,
             };
             let allocation = run::openb(&nodes, &pods, &experiment, &mut clock, &mut progress)?;
             serde_json::to_value(&allocation)?
