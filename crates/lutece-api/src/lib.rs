@@ -22,7 +22,7 @@ pub use fleet::{Gpu, Node, TokenUsage, UsageRow};
 pub use jobs::{Job, JobResources, JobSpec, Quantity, ResourceRequest, Task};
 pub use models::{ImportModel, ModelKind, PlatformModel};
 pub use tenancy::{
-    ApiKey, CreateKey, CreateTenant, CreatedKey, InferenceLimits, Role, Tenant, WhoAmI,
+    ApiKey, CreateKey, CreateTenant, CreatedKey, GpuQuota, InferenceLimits, Role, Tenant, WhoAmI,
 };
 
 /// The prefix of every API key: `lut_<key id>_<secret>`.

@@ -105,3 +105,40 @@ pub struct InferenceLimits {
     #[serde(default)]
     pub monthly_token_budget: Option<u64>,
 }
+
+/// A tenant's share of the fleet's GPUs for jobs (`PUT /api/v1/tenants/{name}/gpu-quota`, set by
+/// an operator). Its jobs start within its guarantee; beyond it, they borrow GPUs that other
+/// tenants of its cohort are guaranteed but not using, up to its borrowing limit. A job that
+/// the quota keeps waiting says so in its waiting reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GpuQuota {
+    /// GPUs guaranteed to the tenant's jobs; absent: no quota (its jobs take what is free).
+    #[serde(default)]
+    pub guaranteed_gpus: Option<u32>,
+    /// GPUs it may hold beyond its guarantee; absent: as many as its cohort leaves idle.
+    #[serde(default)]
+    pub borrow_limit_gpus: Option<u32>,
+    /// Tenants naming the same cohort lend each other their idle guarantees; absent: a cohort
+    /// of its own, so it cannot borrow.
+    #[serde(default)]
+    pub cohort: Option<String>,
+    /// Fair-share weight, 1 to 1000 (default 1).
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for GpuQuota {
+    fn default() -> Self {
+        GpuQuota {
+            guaranteed_gpus: None,
+            borrow_limit_gpus: None,
+            cohort: None,
+            weight: 1,
+        }
+    }
+}

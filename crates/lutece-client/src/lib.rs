@@ -7,7 +7,7 @@ pub use control::HttpControl;
 pub use reqwest::{Method, StatusCode};
 
 use lutece_api::{
-    ApiKey, CreateDeployment, CreateKey, CreateTenant, CreatedKey, Deployment, ErrorBody,
+    ApiKey, CreateDeployment, CreateKey, CreateTenant, CreatedKey, Deployment, ErrorBody, GpuQuota,
     ImportModel, InferenceLimits, Job, JobSpec, Node, PlatformModel, ScaleDeployment, Tenant,
     TokenUsage, UsageRow, WhoAmI,
 };
@@ -154,6 +154,18 @@ impl Client {
     ) -> Result<InferenceLimits> {
         let path = format!("/api/v1/tenants/{}/limits", encode(tenant));
         self.json(self.request(Method::PUT, &path).json(limits))
+            .await
+    }
+
+    /// Sets a tenant's GPU quota for jobs (operator).
+    pub async fn set_gpu_quota(&self, tenant: &str, quota: &GpuQuota) -> Result<GpuQuota> {
+        let path = format!("/api/v1/tenants/{}/gpu-quota", encode(tenant));
+        self.json(self.request(Method::PUT, &path).json(quota))
+            .await
+    }
+
+    pub async fn gpu_quota(&self, tenant: &str) -> Result<GpuQuota> {
+        self.get(&format!("/api/v1/tenants/{}/gpu-quota", encode(tenant)))
             .await
     }
 

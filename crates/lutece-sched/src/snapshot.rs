@@ -10,8 +10,9 @@ pub struct Snapshot {
     pub nodes: Vec<NodeState>,
     /// Workloads waiting to be placed, in any order: the scheduler orders them itself.
     pub queue: Vec<QueuedWorkload>,
-    /// Workloads running now (their resources are already in the nodes' `allocated`); only
-    /// needed for preemption. Empty means nothing may be preempted.
+    /// Workloads running now (their resources are already in the nodes' `allocated`): what
+    /// counts against quotas, may be preempted (if preemptible) and frees its nodes at its end
+    /// time (for reservations). Empty means nothing may be preempted.
     pub running: Vec<RunningWorkload>,
     /// The time the snapshot describes, in milliseconds since the Unix epoch (the scheduler
     /// reads no clock); used to promote queued work that starves.

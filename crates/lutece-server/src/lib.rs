@@ -236,6 +236,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/tenants/{name}/limits",
             get(limits::get_tenant_limits).put(limits::set_tenant_limits),
         )
+        .route(
+            "/tenants/{name}/gpu-quota",
+            get(limits::get_gpu_quota).put(limits::set_gpu_quota),
+        )
         .route("/keys", post(tenancy::create_key).get(tenancy::list_keys))
         .route("/keys/{id}", delete(tenancy::revoke_key))
         .route(

@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
         tenancy::create_tenant, tenancy::list_tenants, tenancy::get_tenant,
         tenancy::create_key, tenancy::list_keys, tenancy::revoke_key, tenancy::whoami,
         limits::set_tenant_limits, limits::get_tenant_limits, limits::set_key_limits, limits::get_key_limits,
+        limits::set_gpu_quota, limits::get_gpu_quota,
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::logs,
         fleet::list_nodes, fleet::create_join_token, fleet::usage, fleet::token_usage,
         deployments::create, deployments::list, deployments::get, deployments::scale, deployments::delete,

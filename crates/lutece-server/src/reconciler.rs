@@ -2,9 +2,11 @@
 //! snapshot of the store, then records the plan. One loop, woken by submissions and releases.
 
 use crate::state::{AppState, NODE_TIMEOUT_MS, now_ms};
-use lutece_sched::{NodeState, QueuedWorkload, Snapshot};
-use lutece_store::{Allocation, JobRow, NodeRow};
-use std::collections::HashMap;
+use lutece_sched::{
+    NodeState, QueuedWorkload, RunningWorkload, Snapshot, TaskPlacement, TenantShare,
+};
+use lutece_store::{Allocation, GpuQuotaRow, JobRow, NodeRow};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// Runs until the process ends. Errors are logged and the next pass tries again.
@@ -31,8 +33,33 @@ async fn pass(state: &AppState) -> Result<(), lutece_store::StoreError> {
     }
     let nodes = state.store.list_nodes().await?;
     let allocations = state.store.allocations().await?;
+    let quotas = state.store.gpu_quotas().await?;
     let now = now_ms();
-    let snapshot = build_snapshot(&nodes, &allocations, &queued, now);
+    let mut snapshot = build_snapshot(&nodes, &allocations, &queued, now);
+    snapshot.tenants = shares(&quotas);
+    // Waiting reasons name tenants: the scheduler sees their names, not their ids.
+    let tenants = state.store.list_tenants().await?;
+    let names: HashMap<&str, &str> = tenants
+        .iter()
+        .map(|t| (t.id.as_str(), t.name.as_str()))
+        .collect();
+    let name = |id: &mut String| {
+        if let Some(n) = names.get(id.as_str()) {
+            *id = (*n).to_owned();
+        }
+    };
+    snapshot.queue.iter_mut().for_each(|w| name(&mut w.tenant));
+    snapshot
+        .running
+        .iter_mut()
+        .for_each(|w| name(&mut w.tenant));
+    snapshot.tenants = std::mem::take(&mut snapshot.tenants)
+        .into_iter()
+        .map(|(mut id, share)| {
+            name(&mut id);
+            (id, share)
+        })
+        .collect();
     let plan = lutece_sched::plan(&snapshot);
     for placement in &plan.placements {
         let tasks: Vec<(String, Vec<u32>)> = placement
@@ -59,8 +86,25 @@ async fn pass(state: &AppState) -> Result<(), lutece_store::StoreError> {
     state.store.set_waiting_reasons(&reasons).await
 }
 
+/// Tenants' GPU quotas as the scheduler takes them, by tenant id.
+pub(crate) fn shares(quotas: &[(String, GpuQuotaRow)]) -> BTreeMap<String, TenantShare> {
+    quotas
+        .iter()
+        .map(|(tenant, q)| {
+            let share = TenantShare {
+                guaranteed_gpus: q.guaranteed_gpus.map(u64::from),
+                borrow_limit_gpus: q.borrow_limit_gpus.map(u64::from),
+                cohort: q.cohort.clone(),
+                weight: q.weight,
+            };
+            (tenant.clone(), share)
+        })
+        .collect()
+}
+
 /// The scheduler's view of the store: nodes heard from recently are schedulable; what their
-/// unfinished tasks hold is taken.
+/// unfinished tasks hold is taken, and counts against their tenants' quotas (running jobs are
+/// never preempted: the reconciler does not stop jobs).
 // The struct updates are deliberate: fields `lutece-sched` adds later keep their defaults here.
 #[allow(clippy::needless_update)]
 pub(crate) fn build_snapshot(
@@ -106,9 +150,27 @@ pub(crate) fn build_snapshot(
             ..Default::default()
         })
         .collect();
+    let mut running: Vec<RunningWorkload> = Vec::new();
+    for a in allocations {
+        if running.last().is_none_or(|r| r.id != a.job_id) {
+            running.push(RunningWorkload {
+                id: a.job_id.clone(),
+                tenant: a.tenant_id.clone(),
+                per_task: a.resources,
+                ..Default::default()
+            });
+        }
+        if let Some(job) = running.last_mut() {
+            job.tasks.push(TaskPlacement {
+                node: a.node_id.clone(),
+                gpus: a.gpus.clone(),
+            });
+        }
+    }
     Snapshot {
         nodes,
         queue,
+        running,
         ..Default::default()
     }
 }

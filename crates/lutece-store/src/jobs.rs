@@ -31,6 +31,8 @@ pub struct NodeTask {
 /// What a running task holds on its node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
+    pub job_id: String,
+    pub tenant_id: String,
     pub node_id: String,
     pub resources: Resources,
     pub gpus: Vec<u32>,
@@ -97,14 +99,17 @@ impl Store {
     /// What every unfinished task holds, node by node.
     pub async fn allocations(&self) -> Result<Vec<Allocation>> {
         let rows = sqlx::query(
-            "SELECT t.node_id, t.gpus, j.cpus_milli, j.memory_bytes, j.gpus_per_node FROM tasks t \
-             JOIN jobs j ON j.id = t.job_id WHERE t.state IN ('assigned', 'running')",
+            "SELECT t.job_id, j.tenant_id, t.node_id, t.gpus, j.cpus_milli, j.memory_bytes, \
+             j.gpus_per_node FROM tasks t JOIN jobs j ON j.id = t.job_id \
+             WHERE t.state IN ('assigned', 'running') ORDER BY t.job_id, t.rank",
         )
         .fetch_all(&self.writer)
         .await?;
         rows.iter()
             .map(|row| {
                 Ok(Allocation {
+                    job_id: row.try_get("job_id")?,
+                    tenant_id: row.try_get("tenant_id")?,
                     node_id: row.try_get("node_id")?,
                     resources: Resources {
                         cpus_milli: to_u64(row.try_get("cpus_milli")?, "cpus_milli")?,

@@ -13,6 +13,7 @@ mod fleet;
 mod jobs;
 mod limits;
 mod migrate;
+mod quotas;
 mod rows;
 mod tenancy;
 mod tokens;
@@ -20,6 +21,7 @@ mod tokens;
 pub use deployments::{DeploymentRow, ReplicaRow};
 pub use jobs::{Allocation, NodeTask};
 pub use limits::{GatewayKey, LimitsRow};
+pub use quotas::GpuQuotaRow;
 pub use rows::{JobRow, KeyRow, NewJob, NodeRow, TaskOutcome, TaskRow, TenantRow, UsageSummaryRow};
 pub use tokens::TokenUsageRow;
 

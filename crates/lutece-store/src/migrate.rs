@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/0005_key_limits_budgets_projects.sql"),
     ),
+    (6, include_str!("../migrations/0006_gpu_quotas.sql")),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

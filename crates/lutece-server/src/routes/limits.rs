@@ -1,5 +1,6 @@
 //! `/api/v1/tenants/{name}/limits` (set by an operator) and `/api/v1/keys/{id}/limits` (set by
-//! the key's tenant admin): inference rate limits and monthly token budgets.
+//! the key's tenant admin): inference rate limits and monthly token budgets; and
+//! `/api/v1/tenants/{name}/gpu-quota` (set by an operator): the tenant's GPU quota for jobs.
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -8,8 +9,8 @@ use crate::routes::tenancy::visible_tenant;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use lutece_api::{ErrorBody, InferenceLimits, Role};
-use lutece_store::{KeyRow, LimitsRow};
+use lutece_api::{ErrorBody, GpuQuota, InferenceLimits, Role};
+use lutece_store::{GpuQuotaRow, KeyRow, LimitsRow};
 
 #[utoipa::path(put, path = "/api/v1/tenants/{name}/limits", request_body = InferenceLimits, tag = "tenancy",
     responses((status = 200, body = InferenceLimits), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -39,6 +40,59 @@ pub(crate) async fn get_tenant_limits(
 ) -> Result<Json<InferenceLimits>, ApiError> {
     let tenant = visible_tenant(&state, &caller, &name).await?;
     Ok(Json(wire(state.store.tenant_limits(&tenant.id).await?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/tenants/{name}/gpu-quota", request_body = GpuQuota, tag = "tenancy",
+    responses((status = 200, body = GpuQuota), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn set_gpu_quota(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(quota): JsonBody<GpuQuota>,
+) -> Result<Json<GpuQuota>, ApiError> {
+    caller.require(Role::Operator)?;
+    if !(1..=1000).contains(&quota.weight) {
+        return Err(ApiError::invalid("weight", "must be from 1 to 1000"));
+    }
+    if quota.guaranteed_gpus.is_none() && quota.borrow_limit_gpus.is_some() {
+        return Err(ApiError::invalid(
+            "borrow_limit_gpus",
+            "needs guaranteed_gpus: a tenant without a quota takes what is free anyway",
+        ));
+    }
+    if let Some(cohort) = &quota.cohort {
+        lutece_core::validate_name(cohort)
+            .map_err(|e| ApiError::invalid("cohort", e.to_string()))?;
+    }
+    let tenant = visible_tenant(&state, &caller, &name).await?;
+    let row = GpuQuotaRow {
+        guaranteed_gpus: quota.guaranteed_gpus,
+        borrow_limit_gpus: quota.borrow_limit_gpus,
+        cohort: quota.cohort.clone(),
+        weight: quota.weight,
+    };
+    state.store.set_gpu_quota(&tenant.id, &row).await?;
+    tracing::info!(tenant = %tenant.name, ?quota, "GPU quota set");
+    // Jobs it kept waiting may start now.
+    state.reconcile.notify_one();
+    Ok(Json(quota))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{name}/gpu-quota", tag = "tenancy",
+    responses((status = 200, body = GpuQuota), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_gpu_quota(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<GpuQuota>, ApiError> {
+    let tenant = visible_tenant(&state, &caller, &name).await?;
+    let row = state.store.gpu_quota(&tenant.id).await?;
+    Ok(Json(GpuQuota {
+        guaranteed_gpus: row.guaranteed_gpus,
+        borrow_limit_gpus: row.borrow_limit_gpus,
+        cohort: row.cohort,
+        weight: row.weight,
+    }))
 }
 
 #[utoipa::path(put, path = "/api/v1/keys/{id}/limits", request_body = InferenceLimits, tag = "tenancy",

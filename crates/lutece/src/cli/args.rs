@@ -243,6 +243,33 @@ pub(crate) enum TenantsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Show or change a tenant's GPU quota for jobs (operator to change): its guarantee, what
+    /// it may borrow from its cohort, and its fair-share weight.
+    GpuQuota {
+        name: String,
+        #[command(flatten)]
+        quota: QuotaFlags,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// A GPU quota to change; flags not given stay as they are, and none given shows it.
+#[derive(Debug, clap::Args)]
+pub(crate) struct QuotaFlags {
+    /// GPUs guaranteed to the tenant's jobs: a number, or `none` for no quota.
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    pub(crate) guaranteed_gpus: Option<Limit>,
+    /// GPUs it may borrow beyond its guarantee: a number, or `unlimited` (what its cohort
+    /// leaves idle).
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    pub(crate) borrow_limit: Option<Limit>,
+    /// The cohort whose tenants lend each other idle guarantees, or `none`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cohort: Option<String>,
+    /// Fair-share weight, 1 to 1000.
+    #[arg(long, value_name = "N")]
+    pub(crate) weight: Option<u32>,
 }
 
 /// Inference limits to change; those not given stay as they are, and none given shows them.

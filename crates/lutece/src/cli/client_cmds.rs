@@ -1,13 +1,13 @@
 //! The small client commands: tenants, keys, nodes, usage, whoami.
 
 use crate::cli::args::{
-    ClientArgs, KeysCommand, Limit, LimitFlags, NodesCommand, OutputFormat, TenantsCommand,
-    UsageArgs,
+    ClientArgs, KeysCommand, Limit, LimitFlags, NodesCommand, OutputFormat, QuotaFlags,
+    TenantsCommand, UsageArgs,
 };
 use crate::cli::config::saved_admin_key;
 use crate::cli::output;
 use anyhow::{Result, bail};
-use lutece_api::{CreateKey, InferenceLimits, Role};
+use lutece_api::{CreateKey, GpuQuota, InferenceLimits, Role};
 use lutece_client::Client;
 
 /// A client for `args`: the key from the flag or `LUTECE_API_KEY`, else, for a server on this
@@ -39,6 +39,19 @@ pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
                 None => current,
             };
             show_limits(args.output, &name, &shown)?;
+        }
+        TenantsCommand::GpuQuota {
+            name,
+            quota,
+            client: args,
+        } => {
+            let client = client(&args)?;
+            let current = client.gpu_quota(&name).await?;
+            let shown = match changed_quota(&quota, &current)? {
+                Some(wanted) => client.set_gpu_quota(&name, &wanted).await?,
+                None => current,
+            };
+            show_quota(args.output, &name, &shown)?;
         }
         TenantsCommand::List(args) => {
             let tenants = client(&args)?.list_tenants().await?;
@@ -121,6 +134,67 @@ fn changed(flags: &LimitFlags, current: InferenceLimits) -> Result<Option<Infere
         tokens_per_minute: value(flags.tpm, current.tokens_per_minute),
         monthly_token_budget: value(flags.monthly_tokens, current.monthly_token_budget),
     }))
+}
+
+/// The quota with `flags` applied, or `None` when no flag was given.
+fn changed_quota(flags: &QuotaFlags, current: &GpuQuota) -> Result<Option<GpuQuota>> {
+    let QuotaFlags {
+        guaranteed_gpus,
+        borrow_limit,
+        cohort,
+        weight,
+    } = flags;
+    if guaranteed_gpus.is_none() && borrow_limit.is_none() && cohort.is_none() && weight.is_none() {
+        return Ok(None);
+    }
+    let gpus = |limit: Limit, flag: &str| -> Result<Option<u32>> {
+        match limit {
+            Limit::Unlimited => Ok(None),
+            Limit::At(n) => match u32::try_from(n) {
+                Ok(n) => Ok(Some(n)),
+                Err(_) => bail!("{flag} {n} is more GPUs than a fleet can have"),
+            },
+        }
+    };
+    let mut wanted = current.clone();
+    if let Some(limit) = guaranteed_gpus {
+        wanted.guaranteed_gpus = gpus(*limit, "--guaranteed-gpus")?;
+    }
+    if let Some(limit) = borrow_limit {
+        wanted.borrow_limit_gpus = gpus(*limit, "--borrow-limit")?;
+    }
+    if let Some(cohort) = cohort {
+        wanted.cohort = (cohort != "none").then(|| cohort.clone());
+    }
+    if let Some(weight) = weight {
+        wanted.weight = *weight;
+    }
+    Ok(Some(wanted))
+}
+
+fn show_quota(format: OutputFormat, whose: &str, quota: &GpuQuota) -> Result<()> {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(quota)?),
+        OutputFormat::Table => {
+            let guaranteed = quota
+                .guaranteed_gpus
+                .map_or("no quota".to_owned(), |g| format!("{g} GPUs guaranteed"));
+            let borrow = match (quota.guaranteed_gpus, quota.borrow_limit_gpus) {
+                (None, _) => String::new(),
+                (Some(_), Some(b)) => format!(", may borrow {b} more"),
+                (Some(_), None) => ", may borrow what its cohort leaves idle".to_owned(),
+            };
+            let cohort = quota
+                .cohort
+                .as_deref()
+                .map_or("no cohort".to_owned(), |c| format!("cohort {c}"));
+            println!(
+                "{whose}: {guaranteed}{borrow}, {cohort}, fair-share weight {}",
+                quota.weight
+            );
+        }
+    }
+    Ok(())
 }
 
 fn show_limits(format: OutputFormat, whose: &str, limits: &InferenceLimits) -> Result<()> {

@@ -11,6 +11,7 @@ mod inference;
 mod model_sources;
 mod models;
 mod platform;
+mod quota;
 mod sim;
 mod tenancy;
 mod tidy;

@@ -75,6 +75,11 @@ async fn every_endpoint_denies_other_tenants_objects() {
         (Method::GET, "/api/v1/tenants/alpha/limits".to_owned(), None),
         (
             Method::GET,
+            "/api/v1/tenants/alpha/gpu-quota".to_owned(),
+            None,
+        ),
+        (
+            Method::GET,
             "/api/v1/deployments/alpha-model".to_owned(),
             None,
         ),
@@ -184,6 +189,20 @@ async fn every_endpoint_denies_other_tenants_objects() {
         .await
         .unwrap();
     assert_eq!(status, 403);
+    // And only an operator sets GPU quotas; a tenant reads its own.
+    let (status, _) = beta
+        .raw(
+            Method::PUT,
+            "/api/v1/tenants/beta/gpu-quota",
+            Some(r#"{"guaranteed_gpus": 1000}"#.into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
+    assert_eq!(
+        beta.gpu_quota("beta").await.unwrap(),
+        lutece_api::GpuQuota::default()
+    );
     // A tenant admin limits its own tenant's keys; a member reads its own key's limits only.
     let member_key = beta.create_key(&CreateKey::default()).await.unwrap();
     let limits = lutece_api::InferenceLimits {
