@@ -192,7 +192,8 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     }
     for &(i, _) in &placed {
         let w = &snapshot.queue[i];
-        *held.entry(w.tenant.as_str()).or_default() += u64::from(w.tasks * w.per_task.gpus);
+        *held.entry(w.tenant.as_str()).or_default() +=
+            u64::from(w.tasks.max(1)) * u64::from(w.per_task.gpus);
     }
     let mut view = FleetView::new(&states, snapshot);
     view.held = held;

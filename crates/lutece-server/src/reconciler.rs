@@ -37,6 +37,11 @@ async fn pass(state: &AppState) -> Result<(), lutece_store::StoreError> {
     let now = now_ms();
     let mut snapshot = build_snapshot(&nodes, &allocations, &queued, now);
     snapshot.tenants = shares(&quotas);
+    // Within a priority, the tenant using fewest GPUs for its weight goes next.
+    snapshot.policy = Some(lutece_sched::Policy {
+        fair_share: true,
+        ..lutece_sched::Policy::default()
+    });
     // Waiting reasons name tenants: the scheduler sees their names, not their ids.
     let tenants = state.store.list_tenants().await?;
     let names: HashMap<&str, &str> = tenants

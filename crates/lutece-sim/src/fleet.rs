@@ -1,5 +1,6 @@
-//! Fleets to simulate: the trace's own pools (`philly-vcs:PATH`, `openb:PATH`) or a generated
-//! one (`nvl72x250`: 250 racks of 18 nodes × 4 GPUs, each rack one 72-GPU NVLink domain).
+//! Fleets to simulate: the trace's own pools (`philly-vcs:PATH`, `openb:PATH`), a generated one
+//! (`nvl72x250`: 250 racks of 18 nodes × 4 GPUs, each rack one 72-GPU NVLink domain), or one
+//! described in a file (`fleet:PATH`, see [`crate::fleet_file`]).
 
 use crate::trace::{OpenbNode, VcPool};
 
@@ -12,10 +13,12 @@ pub enum FleetSpec {
     Openb { path: String },
     /// `racks` NVL72 racks in one pool.
     Nvl72 { racks: u32 },
+    /// Racks listed in a fleet file, one pool.
+    File { path: String },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{spec}` is not a fleet: expected philly-vcs:PATH, openb:PATH or nvl72xRACKS")]
+#[error("`{spec}` is not a fleet: expected philly-vcs:PATH, openb:PATH, fleet:PATH or nvl72xRACKS")]
 pub struct FleetSpecError {
     spec: String,
 }
@@ -60,6 +63,11 @@ impl std::str::FromStr for FleetSpec {
         }
         if let Some(path) = spec.strip_prefix("openb:") {
             return Ok(FleetSpec::Openb {
+                path: path.to_owned(),
+            });
+        }
+        if let Some(path) = spec.strip_prefix("fleet:") {
+            return Ok(FleetSpec::File {
                 path: path.to_owned(),
             });
         }

@@ -4,6 +4,7 @@
 
 mod csv;
 pub mod fleet;
+pub mod fleet_file;
 pub mod openb;
 pub mod reference;
 pub mod replay;

@@ -239,7 +239,14 @@ fn replay_pool(
     // Free GPUs of the pool, kept in step with every start, end and preemption.
     let mut free = pool_gpus;
     let mut index = engine::FreeIndex::new(&nodes);
-    let per_node = nodes.iter().map(|n| n.gpus).max().unwrap_or(1);
+    // Jobs are cut into tasks of the smallest node's GPU count, so that every node can take
+    // a task (on a fleet of one node size, as every trace's own, that is the node size).
+    let per_node = nodes
+        .iter()
+        .map(|n| n.gpus)
+        .filter(|&g| g > 0)
+        .min()
+        .unwrap_or(1);
     let mut arrivals: Vec<usize> = members.to_vec();
     arrivals.sort_by_key(|&j| (all[j].submit_ms, all[j].id));
     let thresholds: &[u64] = match &policy.order {

@@ -51,6 +51,20 @@ pub struct Summary {
     pub energy_kwh: f64,
     pub peak_power_kw: f64,
     pub makespan_s: f64,
+    /// Each tenant's own figures, in the order of the tenant list.
+    pub tenants: Vec<TenantFigures>,
+}
+
+/// What one tenant saw: its finished jobs, their mean JCT and queueing delay, its mean
+/// slowdown (JCT over duration) and the GPU-hours its finished jobs ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TenantFigures {
+    pub tenant: String,
+    pub jobs: usize,
+    pub avg_jct_s: f64,
+    pub avg_queue_s: f64,
+    pub slowdown: f64,
+    pub gpu_hours: f64,
 }
 
 /// The value at quantile `q` (0..=1) of ascending `sorted` by the nearest-rank method (the
@@ -70,12 +84,20 @@ impl Summary {
         let mut jct: Vec<f64> = Vec::with_capacity(finished.len());
         let mut queue: Vec<f64> = Vec::with_capacity(finished.len());
         let mut slowdown = vec![(0.0f64, 0usize); tenants.len().max(1)];
+        // Per tenant: JCT, queueing delay and GPU-hours summed.
+        let mut sums = vec![(0.0f64, 0.0f64, 0.0f64); tenants.len().max(1)];
         let (mut gangs, mut whole) = (0usize, 0usize);
         for r in &finished {
             let end = r.end_ms.unwrap_or(r.submit_ms);
             let j = (end - r.submit_ms) as f64 / 1000.0;
+            let waited = ((end - r.submit_ms - r.duration_ms) as f64 / 1000.0).max(0.0);
             jct.push(j);
-            queue.push(((end - r.submit_ms - r.duration_ms) as f64 / 1000.0).max(0.0));
+            queue.push(waited);
+            if let Some(sum) = sums.get_mut(r.tenant) {
+                sum.0 += j;
+                sum.1 += waited;
+                sum.2 += f64::from(r.gpus) * r.duration_ms as f64 / 3.6e6;
+            }
             if let Some(s) = slowdown.get_mut(r.tenant) {
                 s.0 += j / (r.duration_ms as f64 / 1000.0).max(1.0);
                 s.1 += 1;
@@ -118,6 +140,21 @@ impl Summary {
             },
             worst_tenant: tenants.get(worst).cloned().unwrap_or_default(),
             worst_tenant_slowdown: worst_slowdown,
+            tenants: tenants
+                .iter()
+                .zip(slowdown.iter().zip(&sums))
+                .map(|(name, (&(slow, n), &(jct, waited, gpu_hours)))| {
+                    let per = |x: f64| if n == 0 { 0.0 } else { x / n as f64 };
+                    TenantFigures {
+                        tenant: name.clone(),
+                        jobs: n,
+                        avg_jct_s: per(jct),
+                        avg_queue_s: per(waited),
+                        slowdown: per(slow),
+                        gpu_hours,
+                    }
+                })
+                .collect(),
             ..Summary::default()
         }
     }

@@ -116,7 +116,7 @@ impl Reservation {
         let work = &works[i];
         if work
             .time_limit_ms
-            .is_some_and(|limit| now_ms.saturating_add(limit) <= self.at_ms)
+            .is_some_and(|limit| limit >= 0 && now_ms.saturating_add(limit) <= self.at_ms)
         {
             return true;
         }

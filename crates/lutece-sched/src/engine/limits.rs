@@ -3,6 +3,13 @@
 //! power budgets. [`Ledger`] keeps the running totals in step as a pass starts and stops work.
 
 use super::{Node, Work};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Cohort {
+    used: u64,
+    guaranteed: u64,
+}
 
 /// A tenant's quota.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,9 +51,8 @@ pub(super) struct Ledger<'a> {
     limits: &'a Limits,
     /// GPUs each tenant's running work holds.
     used: Vec<u64>,
-    /// GPUs in use and guaranteed per cohort (of tenants with a quota).
-    cohort_used: Vec<u64>,
-    cohort_guaranteed: Vec<u64>,
+    /// GPUs in use and guaranteed per cohort (of tenants with a quota), by cohort number.
+    cohorts: BTreeMap<u32, Cohort>,
     headroom_w: Vec<i64>,
 }
 
@@ -61,22 +67,15 @@ impl<'a> Ledger<'a> {
             .chain([limits.quotas.len(), limits.weights.len()])
             .max()
             .unwrap_or(0);
-        let cohorts = limits
-            .quotas
-            .iter()
-            .flatten()
-            .map(|q| q.cohort as usize + 1)
-            .max()
-            .unwrap_or(0);
         let mut ledger = Ledger {
             limits,
             used: vec![0; tenants],
-            cohort_used: vec![0; cohorts],
-            cohort_guaranteed: vec![0; cohorts],
+            cohorts: BTreeMap::new(),
             headroom_w: limits.sites.iter().map(|s| s.headroom_w).collect(),
         };
         for q in limits.quotas.iter().flatten() {
-            ledger.cohort_guaranteed[q.cohort as usize] += q.guaranteed_gpus;
+            let cohort = ledger.cohorts.entry(q.cohort).or_default();
+            cohort.guaranteed = cohort.guaranteed.saturating_add(q.guaranteed_gpus);
         }
         if count_use {
             for w in works.iter().filter(|w| w.is_running()) {
@@ -87,7 +86,7 @@ impl<'a> Ledger<'a> {
     }
 
     pub(super) fn has_quotas(&self) -> bool {
-        !self.cohort_guaranteed.is_empty()
+        !self.cohorts.is_empty()
     }
 
     fn quota(&self, tenant: u32) -> Option<&'a Quota> {
@@ -103,19 +102,26 @@ impl<'a> Ledger<'a> {
         let Some(q) = self.quota(tenant) else {
             return true;
         };
-        let after = self.used(tenant) + gpus;
+        let after = self.used(tenant).saturating_add(gpus);
         if after <= q.guaranteed_gpus {
             return true;
         }
-        let cohort = q.cohort as usize;
+        let cohort = self.cohorts.get(&q.cohort).copied().unwrap_or_default();
         after - q.guaranteed_gpus <= q.borrow_limit_gpus.unwrap_or(u64::MAX)
-            && self.cohort_used[cohort] + gpus <= self.cohort_guaranteed[cohort]
+            && cohort.used.saturating_add(gpus) <= cohort.guaranteed
     }
 
     /// Whether `gpus` more stay within the tenant's guarantee (so it may reclaim them).
     pub(super) fn within_guarantee(&self, tenant: u32, gpus: u64) -> bool {
         self.quota(tenant)
-            .is_some_and(|q| self.used(tenant) + gpus <= q.guaranteed_gpus)
+            .is_some_and(|q| self.used(tenant).saturating_add(gpus) <= q.guaranteed_gpus)
+    }
+
+    /// Whether `tenant` has a quota and holds no more than its guarantee: its work is then
+    /// safe from other tenants' preemption.
+    pub(super) fn guaranteed(&self, tenant: u32) -> bool {
+        self.quota(tenant)
+            .is_some_and(|q| self.used(tenant) <= q.guaranteed_gpus)
     }
 
     /// Whether `tenant` holds more than its guarantee, borrowed from `cohort`.
@@ -130,10 +136,11 @@ impl<'a> Ledger<'a> {
 
     pub(super) fn start(&mut self, tenant: u32, gpus: u64) {
         if let Some(used) = self.used.get_mut(tenant as usize) {
-            *used += gpus;
+            *used = used.saturating_add(gpus);
         }
         if let Some(q) = self.quota(tenant) {
-            self.cohort_used[q.cohort as usize] += gpus;
+            let cohort = self.cohorts.entry(q.cohort).or_default();
+            cohort.used = cohort.used.saturating_add(gpus);
         }
     }
 
@@ -142,8 +149,8 @@ impl<'a> Ledger<'a> {
             *used = used.saturating_sub(gpus);
         }
         if let Some(q) = self.quota(tenant) {
-            let c = &mut self.cohort_used[q.cohort as usize];
-            *c = c.saturating_sub(gpus);
+            let cohort = self.cohorts.entry(q.cohort).or_default();
+            cohort.used = cohort.used.saturating_sub(gpus);
         }
     }
 
@@ -179,7 +186,7 @@ impl<'a> Ledger<'a> {
             }
         }
         draw.into_iter()
-            .find(|&(site, watts)| watts > self.headroom_w[site as usize])
+            .find(|&(site, watts)| watts > 0 && watts > self.headroom_w[site as usize])
             .map(|(site, _)| site)
     }
 

@@ -117,6 +117,9 @@ fn preempt(
         .is_some_and(|first| nodes.iter().any(|n| n.domain != first.domain));
     // What the queue would hold if it all started: quota checks of later claimants see it.
     let mut would = ledger.clone();
+    // What running work holds as victims are claimed: who is within its guarantee, and who
+    // borrows, is judged on this, not on queued work that might not start.
+    let mut holds = ledger.clone();
     let mut free = total_free(nodes, index);
     let contenders = ranking.ranked(|i| {
         !works[i].is_running()
@@ -140,6 +143,7 @@ fn preempt(
         let by_class =
             by_class.get_or_insert_with(|| ranking.ranked(preemptible).into_iter().rev().collect());
         let mut trial = would.clone();
+        let mut lenders = holds.clone();
         let mut claimed = Vec::new();
         let mut gained = 0;
         if ranking.policy.preemption {
@@ -147,8 +151,15 @@ fn preempt(
                 if free + gained >= need || ranking.class(v) <= ranking.class(q) {
                     break;
                 }
+                // Another tenant's work within its guarantee is never taken for better-classed
+                // work: the guarantee holds whatever the class.
+                let peer = works[v].tenant;
+                if peer != tenant && lenders.guaranteed(peer) {
+                    continue;
+                }
                 gained += u64::from(works[v].gpus());
-                trial.stop(works[v].tenant, u64::from(works[v].gpus()));
+                trial.stop(peer, u64::from(works[v].gpus()));
+                lenders.stop(peer, u64::from(works[v].gpus()));
                 claimed.push(v);
             }
         }
@@ -163,9 +174,10 @@ fn preempt(
                 if gone[v] || claimed.contains(&v) || peer == tenant {
                     continue;
                 }
-                if cohort.is_some_and(|c| trial.borrows_from(peer, c)) {
+                if cohort.is_some_and(|c| lenders.borrows_from(peer, c)) {
                     gained += u64::from(works[v].gpus());
                     trial.stop(peer, u64::from(works[v].gpus()));
+                    lenders.stop(peer, u64::from(works[v].gpus()));
                     claimed.push(v);
                 }
             }
@@ -174,6 +186,7 @@ fn preempt(
             for &v in &claimed {
                 gone[v] = true;
             }
+            holds = lenders;
             outcome.preempted.extend_from_slice(&claimed);
             outcome.reclaimed.extend_from_slice(&claimed[by_rank..]);
             free = free + gained - need;
@@ -325,7 +338,13 @@ fn place(
                 started[i] = true;
                 outcome.started.push((i, chosen));
             }
-            Placed::NotInOneDomain => waits[i] = Some(Wait::Topology),
+            Placed::NotInOneDomain => {
+                waits[i] = Some(if powerless {
+                    Wait::Power
+                } else {
+                    Wait::Topology
+                });
+            }
             Placed::Nowhere => {
                 if powerless {
                     waits[i] = Some(Wait::Power);

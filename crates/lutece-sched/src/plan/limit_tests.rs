@@ -119,6 +119,33 @@ fn a_tenant_within_its_guarantee_reclaims_what_a_peer_borrowed() {
 }
 
 #[test]
+fn a_guarantee_holds_against_better_classed_work_of_a_borrower() {
+    // b runs its whole guarantee at a low LAS level; a, guaranteed nothing, could borrow c's
+    // idle guarantee, but not by preempting b: it waits.
+    let mut n1 = node("n1", 8, 8);
+    let b_work = RunningWorkload {
+        attained_gpu_ms: 8 * 200 * 3_600_000,
+        ..running(&mut n1, "b-run", "b", 8)
+    };
+    let snapshot = Snapshot {
+        nodes: vec![n1],
+        queue: vec![of("a", job("a1", 1, 1, 8))],
+        running: vec![b_work],
+        policy: Some(Policy::las()),
+        tenants: tenants(&[
+            ("a", share(0, None, Some("lab"))),
+            ("b", share(8, None, Some("lab"))),
+            ("c", share(8, None, Some("lab"))),
+        ]),
+        ..Default::default()
+    };
+    check(
+        snapshot,
+        "a1: waits (needs 8 GPUs; the largest node has 0 free (8 in all))",
+    );
+}
+
+#[test]
 fn fair_share_serves_the_tenant_that_uses_least_first() {
     let queue: Vec<QueuedWorkload> = (0..3)
         .flat_map(|k| {
@@ -404,6 +431,17 @@ proptest! {
             };
             prop_assert!(held(&after, tenant) <= bound, "tenant {} holds {} > {}", tenant, held(&after, tenant), bound);
         }
+        // Work of a tenant within its guarantee is stopped only for its own tenant's work.
+        for stopped in &result.preemptions {
+            let victim = snapshot.running.iter().find(|r| r.id == stopped.workload).unwrap();
+            let guarantee = snapshot.tenants[&victim.tenant].guaranteed_gpus.unwrap_or(0);
+            let own_queued = snapshot.queue.iter().any(|w| w.tenant == victim.tenant);
+            prop_assert!(
+                held(&snapshot, &victim.tenant) > guarantee || own_queued,
+                "{} stopped while {} held {} of {} guaranteed",
+                stopped.workload, victim.tenant, held(&snapshot, &victim.tenant), guarantee
+            );
+        }
         for site in SITES {
             let placed_here = result.placements.iter().flat_map(|p| &p.tasks).any(|t| {
                 snapshot.sites.get(&t.node).is_some_and(|s| s == site)
@@ -420,10 +458,56 @@ proptest! {
         let result = plan(&snapshot);
         let Some(reserved) = result.reservations.first() else { return Ok(()) };
         let head = snapshot.queue.iter().find(|w| w.id == reserved.workload).unwrap().clone();
-        // Carried out, with only the head queued: it still starts by its reserved time.
-        let next = plan(&carried_out(&snapshot, &result, vec![head.clone()]));
-        let on_time = next.placements.iter().any(|p| p.workload == head.id)
-            || next.reservations.iter().any(|r| r.workload == head.id && r.at_ms <= reserved.at_ms);
-        prop_assert!(on_time, "{:?} then {:?}", result, next);
+        // The plan carried out, then time run on to the reserved instant: work that has ended
+        // by then gives back what it held. The head must fit on its reserved nodes then, within
+        // its quota and its sites' power budgets.
+        let mut then = carried_out(&snapshot, &result, Vec::new());
+        let ended: Vec<RunningWorkload> = then
+            .running
+            .iter()
+            .filter(|r| r.ends_at_ms.is_some_and(|t| t <= reserved.at_ms))
+            .cloned()
+            .collect();
+        then.running.retain(|r| !ended.contains(r));
+        for r in &ended {
+            for t in &r.tasks {
+                let state = then.nodes.iter_mut().find(|n| n.id == t.node).unwrap();
+                state.allocated = state.allocated.saturating_sub(&r.per_task);
+                state.free_gpus.extend(&t.gpus);
+            }
+        }
+        for id in &reserved.nodes {
+            let state = then.nodes.iter().find(|n| &n.id == id).unwrap();
+            prop_assert!(
+                head.per_task.fits_in(&state.free()) && state.free_gpus.len() as u32 >= head.per_task.gpus,
+                "{} has {:?} free at {}: {:?}", id, state.free(), reserved.at_ms, result
+            );
+        }
+        for site in SITES {
+            let here = reserved.nodes.iter().filter(|n| then.sites[*n] == site).count() as u64;
+            let watts = here * u64::from(head.per_task.gpus) * u64::from(POWER.per_gpu_w);
+            if watts > 0 {
+                prop_assert!(draw(&then, site) + watts <= snapshot.site_power_budget_w[site]);
+            }
+        }
+        let need = u64::from(head.tasks) * u64::from(head.per_task.gpus);
+        let share = &snapshot.tenants[&head.tenant];
+        let guaranteed = share.guaranteed_gpus.unwrap_or(0);
+        let after = held(&then, &head.tenant) + need;
+        if after > guaranteed {
+            let cohort = share.cohort.clone();
+            prop_assert!(cohort.is_some(), "{} over its guarantee alone", head.tenant);
+            prop_assert!(after - guaranteed <= share.borrow_limit_gpus.unwrap_or(u64::MAX));
+            let members: Vec<&str> = TENANTS
+                .into_iter()
+                .filter(|t| snapshot.tenants[*t].cohort == cohort)
+                .collect();
+            let used: u64 = members.iter().map(|t| held(&then, t)).sum();
+            let pool: u64 = members
+                .iter()
+                .map(|t| snapshot.tenants[*t].guaranteed_gpus.unwrap_or(0))
+                .sum();
+            prop_assert!(used + need <= pool, "cohort holds {} + {} of {}", used, need, pool);
+        }
     }
 }

@@ -14,7 +14,8 @@ pub(crate) struct SimArgs {
     /// The trace, as FORMAT:PATH: `philly:JOBS.csv` or `openb:PODS.csv`.
     #[arg(long)]
     trace: String,
-    /// The fleet: `philly-vcs:VC_NODES.csv`, `openb:NODES.csv`, or a generated `nvl72xRACKS`.
+    /// The fleet: `philly-vcs:VC_NODES.csv`, `openb:NODES.csv`, a fleet file `fleet:PATH` (lines
+    /// such as `nvl72 x 250` or `hgx8 x 64`), or a generated `nvl72xRACKS`.
     #[arg(long)]
     fleet: String,
     /// The policy: fifo, sjf, default, greedy (philly); random, bestfit, fgd, default (openb).
@@ -75,6 +76,13 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<()> {
                     (Fleet::from_vc_pools(&pools), Some(pools))
                 }
                 FleetSpec::Nvl72 { racks } => (Fleet::nvl72(*racks), None),
+                FleetSpec::File { path } => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("failed to read the fleet file {path}"))?;
+                    let fleet = lutece_sim::fleet_file::parse(&text)
+                        .with_context(|| format!("in the fleet file {path}"))?;
+                    (fleet, None)
+                }
                 FleetSpec::Openb { path } => (
                     Fleet::from_openb(&read(path, trace::read_openb_nodes)?),
                     None,
@@ -129,6 +137,7 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::Value::Object(fields));
         return Ok(());
     }
+    let tenants = fields.remove("tenants");
     let mut table = comfy_table::Table::new();
     table.set_header(["measure", "value"]);
     for (name, value) in &fields {
@@ -143,6 +152,32 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<()> {
         table.add_row([name.clone(), text]);
     }
     println!("{table}");
+    if let Some(serde_json::Value::Array(rows)) = tenants {
+        let mut table = comfy_table::Table::new();
+        table.set_header([
+            "tenant",
+            "jobs",
+            "avg JCT s",
+            "avg queue s",
+            "slowdown",
+            "GPU-hours",
+        ]);
+        for row in &rows {
+            let number = |key: &str| row.get(key).and_then(serde_json::Value::as_f64);
+            table.add_row([
+                row.get("tenant")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                number("jobs").map_or_else(String::new, |v| format!("{v:.0}")),
+                number("avg_jct_s").map_or_else(String::new, |v| format!("{v:.0}")),
+                number("avg_queue_s").map_or_else(String::new, |v| format!("{v:.0}")),
+                number("slowdown").map_or_else(String::new, |v| format!("{v:.2}")),
+                number("gpu_hours").map_or_else(String::new, |v| format!("{v:.0}")),
+            ]);
+        }
+        println!("{table}");
+    }
     Ok(())
 }
 

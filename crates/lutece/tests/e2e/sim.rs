@@ -57,3 +57,53 @@ fn sim_reproduces_the_reference_fifo_row_through_the_cli() {
     assert_eq!(report["avg_queue_s"].as_f64().unwrap().round(), row[3]);
     assert_eq!(report["p99_queue_s"].as_f64().unwrap().round(), row[4]);
 }
+
+#[test]
+fn sim_reads_a_fleet_file_and_reports_each_tenant() {
+    let dir = crate::platform::scratch("sim-fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fleet = dir.join("campus.fleet");
+    // About the size of Philly's own fleet (2,816 GPUs): 2,880 + 32.
+    std::fs::write(&fleet, "# racks, then servers\nnvl72 x 40\nhgx8 x 4\n").unwrap();
+    let sim = |fleet_file: &std::path::Path| {
+        Command::new(BIN)
+            .current_dir(traces())
+            .args([
+                "sim",
+                "--trace",
+                "philly:philly/philly_oct_nov_2017_11vcs.csv",
+            ])
+            .arg("--fleet")
+            .arg(format!("fleet:{}", fleet_file.display()))
+            .args(["--output", "json"])
+            .output()
+            .unwrap()
+    };
+    let output = sim(&fleet);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["jobs"], 68_503);
+    assert_eq!(report["unfinished"], 0);
+    let tenants = report["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 11, "one row per virtual cluster");
+    let jobs: u64 = tenants.iter().map(|t| t["jobs"].as_u64().unwrap()).sum();
+    assert_eq!(jobs, 68_503);
+    assert!(
+        tenants
+            .iter()
+            .all(|t| t["slowdown"].as_f64().unwrap() > 0.0)
+    );
+
+    std::fs::write(&fleet, "nvl72 x 2\nnvl36 x 1\n").unwrap();
+    let output = sim(&fleet);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        error.contains("line 2: unknown rack kind `nvl36`: expected nvl72 or hgx8"),
+        "{error}"
+    );
+}
