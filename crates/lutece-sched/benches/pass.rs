@@ -33,6 +33,7 @@ fn snapshot(policy: Option<Policy>) -> Snapshot {
                     gpus: busy,
                 },
                 free_gpus: (busy..GPUS_PER_NODE).collect(),
+                shared_gpus: Default::default(),
             });
         }
     }

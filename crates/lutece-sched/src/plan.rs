@@ -2,6 +2,7 @@
 //! converts the outcome back to named placements, preemptions and readable reasons.
 
 mod accounts;
+mod shared;
 
 use crate::engine::{self, Node, Wait, Work};
 use crate::snapshot::{
@@ -45,6 +46,12 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
             .collect()
     };
     let labels = Labels::new(&snapshot.queue);
+    // Work that shares GPUs is placed after the whole-GPU pass, in the GPUs it leaves.
+    let queue: Vec<&QueuedWorkload> = snapshot
+        .queue
+        .iter()
+        .filter(|w| w.gpu_share_milli == 0)
+        .collect();
     let accounts = Accounts::new(snapshot, &states);
     let mut nodes: Vec<Node> = states
         .iter()
@@ -77,8 +84,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
         .collect();
     ids.sort_unstable();
     let tie = |id: &str| ids.binary_search(&id).unwrap_or(0) as u64;
-    let mut works: Vec<Work> = snapshot
-        .queue
+    let mut works: Vec<Work> = queue
         .iter()
         .map(|w| queued_work(w, tie(&w.id), &labels, accounts.tenant(&w.tenant)))
         .collect();
@@ -112,7 +118,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
         });
         running_ids.push(r);
     }
-    let queued = snapshot.queue.len();
+    let queued = queue.len();
 
     let outcome = engine::pass_limited(
         &mut nodes,
@@ -147,7 +153,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     }
     if let Some(r) = &outcome.reservation {
         result.reservations.push(Reservation {
-            workload: snapshot.queue[r.work].id.clone(),
+            workload: queue[r.work].id.clone(),
             at_ms: r.at_ms,
             nodes: r
                 .nodes
@@ -158,7 +164,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     }
     let placed = outcome.started;
     for (i, chosen) in &placed {
-        let workload = &snapshot.queue[*i];
+        let workload = queue[*i];
         let mut tasks = Vec::with_capacity(chosen.len());
         for (&node, gpus) in chosen.iter().zip(&works[*i].task_gpus) {
             let state = &mut states[node as usize];
@@ -168,6 +174,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
             tasks.push(TaskPlacement {
                 node: state.id.clone(),
                 gpus: given,
+                share_milli: None,
             });
         }
         result.placements.push(Placement {
@@ -191,7 +198,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
             r.tasks.iter().map(|t| t.gpus.len() as u64).sum::<u64>();
     }
     for &(i, _) in &placed {
-        let w = &snapshot.queue[i];
+        let w = queue[i];
         *held.entry(w.tenant.as_str()).or_default() +=
             u64::from(w.tasks.max(1)) * u64::from(w.per_task.gpus);
     }
@@ -218,13 +225,14 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
         )
     });
     for (i, wait) in waiting {
-        let workload = &snapshot.queue[i];
+        let workload = queue[i];
         let reason = view.why_waiting(workload, wait);
         result.waiting.push(Waiting {
             workload: workload.id.clone(),
             reason,
         });
     }
+    shared::place(snapshot, &mut states, &labels, &mut result);
     debug_assert!(no_gpu_given_twice(&result));
     result
 }
@@ -537,11 +545,14 @@ fn no_gpu_given_twice(plan: &Plan) -> bool {
     plan.placements
         .iter()
         .flat_map(|p| &p.tasks)
+        .filter(|t| t.share_milli.is_none())
         .flat_map(|t| t.gpus.iter().map(move |g| (t.node.clone(), *g)))
         .all(|key| seen.insert(key))
 }
 
 #[cfg(test)]
 mod limit_tests;
+#[cfg(test)]
+mod shared_tests;
 #[cfg(test)]
 mod tests;

@@ -74,6 +74,8 @@ pub struct NodeState {
     pub allocated: Resources,
     /// Indices of the GPUs no task holds, in ascending order.
     pub free_gpus: Vec<u32>,
+    /// GPUs that tasks share, with the milli-GPUs they hold of each (not in `free_gpus`).
+    pub shared_gpus: BTreeMap<u32, u32>,
 }
 
 /// A workload that waits to be placed: a gang of `tasks` tasks, one per node, each needing
@@ -98,6 +100,9 @@ pub struct QueuedWorkload {
     pub gpu_models: Vec<String>,
     /// The longest it runs once started, if it says (lets it backfill ahead of a reservation).
     pub time_limit_ms: Option<i64>,
+    /// A share of one GPU per task, in milli-GPUs (1 to 999), instead of `per_task.gpus` whole
+    /// ones; 0: whole GPUs.
+    pub gpu_share_milli: u32,
 }
 
 /// A workload that runs now, as the scheduler needs to see it to preempt it.
@@ -156,6 +161,8 @@ pub struct TaskPlacement {
     pub node: String,
     /// The GPU indices on that node given to this task.
     pub gpus: Vec<u32>,
+    /// For a task that shares its GPU: the milli-GPUs of it that the task holds.
+    pub share_milli: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

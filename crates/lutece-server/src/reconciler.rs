@@ -140,6 +140,8 @@ pub(crate) fn build_snapshot(
                 },
                 allocated,
                 free_gpus: (0..gpu_count).filter(|g| !used_gpus.contains(g)).collect(),
+                // Jobs ask for whole GPUs: none is shared.
+                shared_gpus: Default::default(),
             }
         })
         .collect();
@@ -169,6 +171,7 @@ pub(crate) fn build_snapshot(
             job.tasks.push(TaskPlacement {
                 node: a.node_id.clone(),
                 gpus: a.gpus.clone(),
+                share_milli: None,
             });
         }
     }

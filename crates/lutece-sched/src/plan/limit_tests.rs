@@ -42,6 +42,7 @@ fn running(state: &mut NodeState, id: &str, tenant: &str, busy: u32) -> RunningW
         tasks: vec![TaskPlacement {
             node: state.id.clone(),
             gpus: (0..busy).collect(),
+            share_milli: None,
         }],
         per_task,
         preemptible: true,

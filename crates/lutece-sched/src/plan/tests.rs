@@ -18,6 +18,7 @@ pub(super) fn node(id: &str, cpus: u64, gpus: u32) -> NodeState {
         },
         allocated: Resources::default(),
         free_gpus: (0..gpus).collect(),
+        shared_gpus: Default::default(),
     }
 }
 
@@ -188,6 +189,7 @@ fn las_preempts_long_running_work_for_fresh_work() {
         tasks: vec![TaskPlacement {
             node: "a".to_owned(),
             gpus: vec![0, 1, 2, 3],
+            share_milli: None,
         }],
         per_task: Resources {
             cpus_milli: 1000,
@@ -336,6 +338,7 @@ fn arbitrary_busy_snapshot() -> impl Strategy<Value = Snapshot> {
                     tasks: vec![TaskPlacement {
                         node: state.id.clone(),
                         gpus: (0..busy).collect(),
+                        share_milli: None,
                     }],
                     per_task,
                     attained_gpu_ms: hours * 3_600_000,
