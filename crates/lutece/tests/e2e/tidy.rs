@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("lutece-agent", &["lutece-core", "lutece-api"]),
     ("lutece-client", &["lutece-core", "lutece-api"]),
     ("lutece-engine", &[]),
+    ("lutece-vault", &[]),
     ("lutece-gateway", &["lutece-core", "lutece-api"]),
     (
         "lutece-worker",
