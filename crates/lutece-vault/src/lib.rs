@@ -7,9 +7,12 @@
 //!   than memory passes through in bounded memory and no chunk can be changed, reordered,
 //!   dropped or cut off unnoticed.
 //!
+//! - [`audit`]: the hash-chained audit log with signed checkpoints, and its verification.
+//!
 //! Destroying a tenant's key (crypto-shredding) leaves every data key it wrapped, and so every
 //! byte it encrypted, unreadable.
 
+pub mod audit;
 mod key;
 pub mod stream;
 
