@@ -7,12 +7,14 @@
 //!   than memory passes through in bounded memory and no chunk can be changed, reordered,
 //!   dropped or cut off unnoticed.
 //!
-//! - [`audit`]: the hash-chained audit log with signed checkpoints, and its verification.
+//! - [`audit`]: the hash-chained audit log with signed checkpoints, and its verification;
+//! - [`certificate`]: the signed certificate of a crypto-shredding.
 //!
 //! Destroying a tenant's key (crypto-shredding) leaves every data key it wrapped, and so every
 //! byte it encrypted, unreadable.
 
 pub mod audit;
+pub mod certificate;
 mod key;
 pub mod stream;
 
