@@ -1,15 +1,18 @@
 //! The tamper-evident audit log: one line of canonical JSON per entry, each naming the SHA-256
-//! of the line before it, and signed checkpoints (Ed25519) over the newest entry's hash. An
-//! export is the lines as they are, ending with a checkpoint.
+//! of the line before it in the whole log and, for an entry about a tenant's data, of the line
+//! before it in that tenant's trail; and signed checkpoints (Ed25519) over the newest hash of
+//! the log or of one tenant's trail. An export is the lines as they are — the whole log (the
+//! operator's) or one tenant's trail — ending with a sealing checkpoint.
 //!
 //! [`verify`] re-reads an export byte for byte: a line must be exactly the canonical encoding of
 //! what it says, in sequence, chained to the line before, and the export must end with a
-//! checkpoint whose signature holds. So any change, insertion, deletion, reordering or
+//! sealing checkpoint whose signature holds. So any change, insertion, deletion, reordering or
 //! truncation is found, and the first bad line named.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// What happened, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +20,7 @@ pub struct Record {
     pub at_ms: i64,
     /// Who: an API key id, `operator`, `anonymous`, or a system component.
     pub actor: String,
-    /// Whose data it touched, if a tenant's.
+    /// Whose data it touched, if a tenant's: the entry joins that tenant's trail.
     pub tenant: Option<String>,
     /// What: for example `POST /api/v1/files`, `auth.failed`, `key.unwrap`.
     pub action: String,
@@ -29,68 +32,95 @@ pub struct Record {
     pub result: String,
 }
 
-/// One entry as a line: its place, its record and the hash of the line before it.
+/// One entry as a line: its place in the log and in its tenant's trail, the hashes of the
+/// lines before it in each, and its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Entry {
     seq: u64,
     prev: String,
+    tseq: Option<u64>,
+    tprev: Option<String>,
     #[serde(flatten)]
     record: Record,
 }
 
-/// A signed checkpoint: the hash of the entry line `seq`, signed by the log's key. `end`
-/// marks the one that seals an export: it must be the export's last line, so an export cut
-/// after an earlier checkpoint is found too.
+/// A signed checkpoint: the hash of the newest entry line of the log (`tenant` absent) or of
+/// one tenant's trail, at its place `checkpoint`. `end` marks the one that seals an export: it
+/// must be the export's last line, so an export cut after an earlier checkpoint is found too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Checkpoint {
     checkpoint: u64,
+    tenant: Option<String>,
     end: bool,
     hash: String,
     sig: String,
 }
 
-/// The head of a log: where the next entry goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chain {
-    next_seq: u64,
+/// Where a chain stands: the place of its newest line and that line's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Head {
+    seq: u64,
     last: [u8; 32],
 }
 
-impl Default for Chain {
-    fn default() -> Self {
-        Chain {
-            next_seq: 1,
-            last: [0; 32],
-        }
-    }
+/// The heads of a log: the whole log's and each tenant trail's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Chain {
+    log: Head,
+    tenants: BTreeMap<String, Head>,
 }
 
 impl Chain {
     /// Appends `record`: returns its line (without a newline), to be stored before the action
     /// it records takes effect.
     pub fn append(&mut self, record: &Record) -> Result<String, AuditError> {
+        let trail = record
+            .tenant
+            .as_ref()
+            .map(|t| self.tenants.get(t).copied().unwrap_or_default());
         let entry = Entry {
-            seq: self.next_seq,
-            prev: hex::encode(self.last),
+            seq: self.log.seq + 1,
+            prev: hex::encode(self.log.last),
+            tseq: trail.map(|h| h.seq + 1),
+            tprev: trail.map(|h| hex::encode(h.last)),
             record: record.clone(),
         };
         let line = serde_json::to_string(&entry).map_err(|_| AuditError::Encode)?;
-        self.last = Sha256::digest(line.as_bytes()).into();
-        self.next_seq += 1;
+        let hash: [u8; 32] = Sha256::digest(line.as_bytes()).into();
+        self.log = Head {
+            seq: entry.seq,
+            last: hash,
+        };
+        if let (Some(tenant), Some(tseq)) = (&record.tenant, entry.tseq) {
+            self.tenants.insert(
+                tenant.clone(),
+                Head {
+                    seq: tseq,
+                    last: hash,
+                },
+            );
+        }
         Ok(line)
     }
 
-    /// A checkpoint over the newest entry, signed with `key`; `end` for the one that seals an
-    /// export.
-    pub fn checkpoint(&self, key: &SigningKey, end: bool) -> Result<String, AuditError> {
-        let seq = self.next_seq - 1;
-        let sig = key.sign(&signed(seq, end, &self.last));
+    /// A checkpoint over the newest entry of the log (`tenant` None) or of one tenant's trail,
+    /// signed with `key`; `end` for the one that seals an export.
+    pub fn checkpoint(
+        &self,
+        key: &SigningKey,
+        tenant: Option<&str>,
+        end: bool,
+    ) -> Result<String, AuditError> {
+        let head = match tenant {
+            None => self.log,
+            Some(t) => self.tenants.get(t).copied().unwrap_or_default(),
+        };
+        let sig = key.sign(&signed(head.seq, tenant, end, &head.last));
         let checkpoint = Checkpoint {
-            checkpoint: seq,
+            checkpoint: head.seq,
+            tenant: tenant.map(str::to_owned),
             end,
-            hash: hex::encode(self.last),
+            hash: hex::encode(head.last),
             sig: hex::encode(sig.to_bytes()),
         };
         serde_json::to_string(&checkpoint).map_err(|_| AuditError::Encode)
@@ -98,11 +128,14 @@ impl Chain {
 }
 
 /// What a checkpoint's signature covers.
-fn signed(seq: u64, end: bool, hash: &[u8; 32]) -> Vec<u8> {
+fn signed(seq: u64, tenant: Option<&str>, end: bool, hash: &[u8; 32]) -> Vec<u8> {
     let mut message = b"lutece audit checkpoint\n".to_vec();
     message.extend_from_slice(&seq.to_be_bytes());
     message.push(u8::from(end));
     message.extend_from_slice(hash);
+    if let Some(tenant) = tenant {
+        message.extend_from_slice(tenant.as_bytes());
+    }
     message
 }
 
@@ -128,9 +161,13 @@ pub struct Verified {
     pub checkpoints: u64,
 }
 
-/// Verifies an export (lines separated by `\n`, the last one ending with it too) against the
-/// log's public key.
-pub fn verify(export: &[u8], key: &VerifyingKey) -> Result<Verified, VerifyError> {
+/// Verifies an export against the log's public key: the whole log when `tenant` is None, or
+/// the trail of `tenant`. Lines are separated by `\n`, the last one ending with it too.
+pub fn verify(
+    export: &[u8],
+    key: &VerifyingKey,
+    tenant: Option<&str>,
+) -> Result<Verified, VerifyError> {
     let fail = |line: usize, problem: &str| VerifyError {
         line,
         problem: problem.to_owned(),
@@ -141,7 +178,9 @@ pub fn verify(export: &[u8], key: &VerifyingKey) -> Result<Verified, VerifyError
             "the export does not end with a newline: it was cut off",
         ));
     };
-    let mut chain = Chain::default();
+    // The chain this export follows, and, for the whole log, every tenant's trail in it.
+    let mut own = Head::default();
+    let mut trails: BTreeMap<String, Head> = BTreeMap::new();
     let mut verified = Verified {
         entries: 0,
         checkpoints: 0,
@@ -151,6 +190,12 @@ pub fn verify(export: &[u8], key: &VerifyingKey) -> Result<Verified, VerifyError
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         let n = i + 1;
         lines = n;
+        if sealed {
+            return Err(fail(
+                n,
+                "lines follow the checkpoint that sealed the export",
+            ));
+        }
         let text = std::str::from_utf8(raw).map_err(|_| fail(n, "not UTF-8"))?;
         if text.starts_with("{\"checkpoint\"") {
             let checkpoint: Checkpoint =
@@ -161,9 +206,10 @@ pub fn verify(export: &[u8], key: &VerifyingKey) -> Result<Verified, VerifyError
                     "the checkpoint is not in canonical form: it was edited",
                 ));
             }
-            if checkpoint.checkpoint != chain.next_seq - 1
-                || checkpoint.hash != hex::encode(chain.last)
-            {
+            if checkpoint.tenant.as_deref() != tenant {
+                return Err(fail(n, "the checkpoint is not this export's"));
+            }
+            if checkpoint.checkpoint != own.seq || checkpoint.hash != hex::encode(own.last) {
                 return Err(fail(
                     n,
                     "the checkpoint does not cover the entries before it",
@@ -173,45 +219,56 @@ pub fn verify(export: &[u8], key: &VerifyingKey) -> Result<Verified, VerifyError
                 .ok()
                 .and_then(|bytes| Signature::from_slice(&bytes).ok())
                 .ok_or_else(|| fail(n, "the checkpoint's signature is malformed"))?;
-            if sealed {
-                return Err(fail(
-                    n,
-                    "lines follow the checkpoint that sealed the export",
-                ));
-            }
-            key.verify(
-                &signed(checkpoint.checkpoint, checkpoint.end, &chain.last),
-                &sig,
-            )
-            .map_err(|_| fail(n, "the checkpoint's signature does not verify"))?;
+            let message = signed(own.seq, tenant, checkpoint.end, &own.last);
+            key.verify(&message, &sig)
+                .map_err(|_| fail(n, "the checkpoint's signature does not verify"))?;
             verified.checkpoints += 1;
             sealed = checkpoint.end;
             continue;
-        }
-        if sealed {
-            return Err(fail(
-                n,
-                "lines follow the checkpoint that sealed the export",
-            ));
         }
         let entry: Entry = serde_json::from_str(text).map_err(|_| fail(n, "not an audit entry"))?;
         if serde_json::to_string(&entry).ok().as_deref() != Some(text) {
             return Err(fail(n, "the entry is not in canonical form: it was edited"));
         }
-        if entry.seq != chain.next_seq {
+        let hash: [u8; 32] = Sha256::digest(raw).into();
+        let trail = match (&entry.record.tenant, entry.tseq, &entry.tprev) {
+            (Some(t), Some(tseq), Some(tprev)) => Some((t, tseq, tprev)),
+            (None, None, None) => None,
+            _ => return Err(fail(n, "the entry's tenant and its trail disagree")),
+        };
+        let (seq, prev) = match tenant {
+            None => (entry.seq, &entry.prev),
+            Some(wanted) => match trail {
+                Some((t, tseq, tprev)) if t == wanted => (tseq, tprev),
+                _ => return Err(fail(n, "the entry is not in this tenant's trail")),
+            },
+        };
+        if seq != own.seq + 1 {
             return Err(fail(
                 n,
                 &format!(
-                    "entry {} where {} was due: entries were removed, added or reordered",
-                    entry.seq, chain.next_seq
+                    "entry {seq} where {} was due: entries were removed, added or reordered",
+                    own.seq + 1
                 ),
             ));
         }
-        if entry.prev != hex::encode(chain.last) {
-            return Err(fail(n, "the entry does not chain to the line before it"));
+        if *prev != hex::encode(own.last) {
+            return Err(fail(n, "the entry does not chain to the one before it"));
         }
-        chain.last = Sha256::digest(raw).into();
-        chain.next_seq += 1;
+        own = Head { seq, last: hash };
+        if let (None, Some((t, tseq, tprev))) = (tenant, trail) {
+            let head = trails.entry(t.clone()).or_default();
+            if tseq != head.seq + 1 || *tprev != hex::encode(head.last) {
+                return Err(fail(
+                    n,
+                    &format!("the entry breaks the trail of tenant {t}"),
+                ));
+            }
+            *head = Head {
+                seq: tseq,
+                last: hash,
+            };
+        }
         verified.entries += 1;
     }
     if !sealed {
