@@ -131,8 +131,18 @@ impl Header {
     }
 }
 
+/// Which way a stream goes through the cipher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// Plaintext chunks in, sealed chunks out.
+    Seal,
+    /// Sealed chunks (a chunk and its tag) in, plaintext out once authenticated.
+    Open,
+}
+
 /// What both directions share: the data key's cipher and where the stream is.
 struct Sealer {
+    way: Way,
     cipher: Aes256Gcm,
     prefix: [u8; PREFIX_LEN],
     digest: [u8; 32],
@@ -150,8 +160,40 @@ impl Sealer {
         nonce
     }
 
-    fn advance(&mut self) -> Result<(), StreamError> {
+    /// Seals or opens the buffered chunk, and moves to the next index.
+    fn process(&mut self, last: bool) -> Result<Vec<u8>, StreamError> {
+        let nonce = self.nonce(last);
+        let payload = Payload {
+            msg: &self.buffer,
+            aad: &self.digest,
+        };
+        let nonce = Nonce::from_slice(&nonce);
+        let done = match self.way {
+            Way::Seal => self.cipher.encrypt(nonce, payload),
+            Way::Open => self.cipher.decrypt(nonce, payload),
+        }
+        .map_err(|_| StreamError::Chunk(self.index))?;
         self.index = self.index.checked_add(1).ok_or(StreamError::TooLarge)?;
+        Ok(done)
+    }
+
+    /// Takes more input; appends to `out` what every chunk now known not to be the last
+    /// becomes. A full chunk is processed only once a byte after it exists.
+    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
+        let full = match self.way {
+            Way::Seal => self.chunk,
+            Way::Open => self.chunk + TAG_LEN,
+        };
+        while !input.is_empty() {
+            if self.buffer.len() == full {
+                let done = self.process(false)?;
+                out.extend_from_slice(&done);
+                self.buffer.clear();
+            }
+            let take = (full - self.buffer.len()).min(input.len());
+            self.buffer.extend_from_slice(&input[..take]);
+            input = &input[take..];
+        }
         Ok(())
     }
 }
@@ -179,6 +221,7 @@ impl Encryptor {
         let header = Header::encode(key_id, chunk_log2, prefix, wrapped);
         let digest = Sha256::digest(&header).into();
         let sealer = Sealer {
+            way: Way::Seal,
             cipher: data_key.cipher(),
             prefix,
             digest,
@@ -190,45 +233,17 @@ impl Encryptor {
     }
 
     /// Takes more plaintext; appends to `out` every chunk now known not to be the last.
-    pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
-        let s = &mut self.0;
-        while !plaintext.is_empty() {
-            // A full chunk is sealed only once a byte after it exists: it is then not the last.
-            if s.buffer.len() == s.chunk {
-                let sealed = seal(s, false)?;
-                out.extend_from_slice(&sealed);
-                s.buffer.clear();
-            }
-            let take = (s.chunk - s.buffer.len()).min(plaintext.len());
-            s.buffer.extend_from_slice(&plaintext[..take]);
-            plaintext = &plaintext[take..];
-        }
-        Ok(())
+    pub fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
+        self.0.feed(plaintext, out)
     }
 
     /// Seals the last chunk (possibly empty) into `out`.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), StreamError> {
-        let sealed = seal(&mut self.0, true)?;
+        let sealed = self.0.process(true)?;
         out.extend_from_slice(&sealed);
         self.0.buffer.fill(0);
         Ok(())
     }
-}
-
-fn seal(s: &mut Sealer, last: bool) -> Result<Vec<u8>, StreamError> {
-    let nonce = s.nonce(last);
-    let sealed = s
-        .cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: &s.buffer,
-                aad: &s.digest,
-            },
-        )
-        .map_err(|_| StreamError::Chunk(s.index))?;
-    s.advance()?;
-    Ok(sealed)
 }
 
 fn purpose(prefix: &[u8; PREFIX_LEN]) -> Vec<u8> {
@@ -246,6 +261,7 @@ impl Decryptor {
     pub fn new(key: &Key, header: &Header) -> Result<Decryptor, StreamError> {
         let data_key = unwrap(key, &header.wrapped, &purpose(&header.prefix))?;
         Ok(Decryptor(Sealer {
+            way: Way::Open,
             cipher: data_key.cipher(),
             prefix: header.prefix,
             digest: header.digest,
@@ -257,20 +273,8 @@ impl Decryptor {
 
     /// Takes more of the object after its header; appends to `out` the plaintext of every
     /// chunk now known not to be the last, once it has been authenticated.
-    pub fn update(&mut self, mut ciphertext: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
-        let s = &mut self.0;
-        let sealed_chunk = s.chunk + TAG_LEN;
-        while !ciphertext.is_empty() {
-            if s.buffer.len() == sealed_chunk {
-                let opened = open(s, false)?;
-                out.extend_from_slice(&opened);
-                s.buffer.clear();
-            }
-            let take = (sealed_chunk - s.buffer.len()).min(ciphertext.len());
-            s.buffer.extend_from_slice(&ciphertext[..take]);
-            ciphertext = &ciphertext[take..];
-        }
-        Ok(())
+    pub fn update(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) -> Result<(), StreamError> {
+        self.0.feed(ciphertext, out)
     }
 
     /// Opens the last chunk into `out`: fails if the object was cut off.
@@ -278,7 +282,7 @@ impl Decryptor {
         if self.0.buffer.len() < TAG_LEN {
             return Err(StreamError::Truncated);
         }
-        match open(&mut self.0, true) {
+        match self.0.process(true) {
             Ok(opened) => {
                 out.extend_from_slice(&opened);
                 Ok(())
@@ -289,22 +293,6 @@ impl Decryptor {
             Err(e) => Err(e),
         }
     }
-}
-
-fn open(s: &mut Sealer, last: bool) -> Result<Vec<u8>, StreamError> {
-    let nonce = s.nonce(last);
-    let opened = s
-        .cipher
-        .decrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: &s.buffer,
-                aad: &s.digest,
-            },
-        )
-        .map_err(|_| StreamError::Chunk(s.index))?;
-    s.advance()?;
-    Ok(opened)
 }
 
 /// Encrypts `plaintext` whole (tests, small objects).
