@@ -198,6 +198,19 @@ impl ShareNode {
     }
 }
 
+/// The GPU shapes among `pods`, each with how many times it occurs, most common first: the
+/// typical pods that fragmentation is measured against. Pods without GPUs are left out (they
+/// fragment every node alike).
+pub fn typical(pods: impl IntoIterator<Item = (Pod, u32)>) -> Vec<(Pod, u32)> {
+    let mut counts: HashMap<Pod, u32> = HashMap::new();
+    for (pod, times) in pods.into_iter().filter(|(p, _)| p.milli() > 0) {
+        *counts.entry(pod).or_default() += times;
+    }
+    let mut shapes: Vec<(Pod, u32)> = counts.into_iter().collect();
+    shapes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    shapes
+}
+
 /// A node's state as far as placement goes: free GPUs, CPUs, memory, model.
 type NodeKey<'a> = (&'a [u32], u64, u64, Option<u32>);
 /// Fragmentation change, then milli-GPUs left on the node, then its index: lowest wins.

@@ -5,7 +5,7 @@
 use crate::trace::{OpenbNode, OpenbPod};
 use lutece_sched::share::{self, Pod, ShareNode, SharePolicy};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Which placement rule places the pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,10 +138,10 @@ pub fn allocate(
         OpenbPolicy::Random => SharePolicy::Random,
         OpenbPolicy::BestFit => SharePolicy::BestFit,
         OpenbPolicy::Fgd => SharePolicy::Fgd {
-            typical: typical(&demand),
+            typical: share::typical(demand.iter().map(|p| (*p, 1))),
         },
         OpenbPolicy::Default => SharePolicy::Default {
-            typical: typical(&demand),
+            typical: share::typical(demand.iter().map(|p| (*p, 1))),
         },
     };
     let mut result = Allocation::default();
@@ -172,17 +172,6 @@ pub fn allocate(
     result.decision_p50_us = crate::report::quantile(&decisions, 0.5);
     result.decision_p99_us = crate::report::quantile(&decisions, 0.99);
     result
-}
-
-/// The GPU pods' shapes weighted by how often they occur.
-fn typical(pods: &[Pod]) -> Vec<(Pod, u32)> {
-    let mut counts: HashMap<Pod, u32> = HashMap::new();
-    for pod in pods.iter().filter(|p| p.milli() > 0) {
-        *counts.entry(*pod).or_default() += 1;
-    }
-    let mut shapes: Vec<(Pod, u32)> = counts.into_iter().collect();
-    shapes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    shapes
 }
 
 #[cfg(test)]

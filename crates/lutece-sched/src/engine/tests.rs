@@ -18,17 +18,7 @@ fn arbitrary() -> impl Strategy<Value = (Vec<Node>, Vec<Work>, bool)> {
     (nodes, works, any::<bool>()).prop_map(|(nodes, works, las)| {
         let nodes: Vec<Node> = nodes
             .into_iter()
-            .map(|(gpus, free, domain)| Node {
-                gpus,
-                free_gpus: free.min(gpus),
-                free_cpus_milli: 8000,
-                free_memory_bytes: 1 << 30,
-                domain,
-                schedulable: true,
-                labels: 0,
-                site: None,
-                watts_per_gpu: 0,
-            })
+            .map(|(gpus, free, domain)| node(gpus, free.min(gpus), domain))
             .collect();
         let works = works
             .into_iter()
@@ -79,21 +69,23 @@ proptest! {
     }
 }
 
+/// A schedulable node of `gpus` GPUs, `free` of them free, in NVLink domain `domain`.
+fn node(gpus: u32, free: u32, domain: u32) -> Node {
+    Node {
+        gpus,
+        free_gpus: free,
+        free_cpus_milli: 8000,
+        free_memory_bytes: 1 << 30,
+        domain,
+        schedulable: true,
+        labels: 0,
+        site: None,
+        watts_per_gpu: 0,
+    }
+}
+
 fn four_gpu_nodes(domains: &[u32]) -> Vec<Node> {
-    domains
-        .iter()
-        .map(|&domain| Node {
-            gpus: 4,
-            free_gpus: 4,
-            free_cpus_milli: 8000,
-            free_memory_bytes: 1 << 30,
-            domain,
-            schedulable: true,
-            labels: 0,
-            site: None,
-            watts_per_gpu: 0,
-        })
-        .collect()
+    domains.iter().map(|&domain| node(4, 4, domain)).collect()
 }
 
 fn gang(tasks: usize) -> Work {

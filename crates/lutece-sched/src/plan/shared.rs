@@ -7,7 +7,6 @@ use crate::share::{self, Pod, ShareNode, SharePolicy};
 use crate::snapshot::{
     NodeState, Placement, Plan, QueuedWorkload, Snapshot, TaskPlacement, Waiting,
 };
-use std::collections::HashMap;
 
 pub(super) fn place(
     snapshot: &Snapshot,
@@ -30,7 +29,8 @@ pub(super) fn place(
             &b.id,
         ))
     });
-    let typical = typical(&snapshot.queue);
+    // Fragmentation is measured against the queue's own shapes, a task each.
+    let typical = share::typical(snapshot.queue.iter().map(|w| (pod(w), w.tasks.max(1))));
     let rule = SharePolicy::Default { typical };
     for w in sharing {
         let milli = w.gpu_share_milli;
@@ -136,19 +136,4 @@ fn share_node(state: &NodeState) -> ShareNode {
             .collect(),
         model: None,
     }
-}
-
-/// The queue's GPU shapes weighted by how often they occur: what fragmentation is measured
-/// against.
-fn typical(queue: &[QueuedWorkload]) -> Vec<(Pod, u32)> {
-    let mut counts: HashMap<Pod, u32> = HashMap::new();
-    for w in queue {
-        let pod = pod(w);
-        if pod.gpus > 0 {
-            *counts.entry(pod).or_default() += w.tasks.max(1);
-        }
-    }
-    let mut shapes: Vec<(Pod, u32)> = counts.into_iter().collect();
-    shapes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    shapes
 }
