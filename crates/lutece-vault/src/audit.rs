@@ -139,6 +139,16 @@ fn signed(seq: u64, tenant: Option<&str>, end: bool, hash: &[u8; 32]) -> Vec<u8>
     message
 }
 
+/// A signature written as lowercase hex, the only way this crate writes one: hex decoding
+/// also takes uppercase, and a signature whose case was changed must not still verify.
+pub(crate) fn signature(text: &str) -> Option<Signature> {
+    let bytes = hex::decode(text).ok()?;
+    if hex::encode(&bytes) != text {
+        return None;
+    }
+    Signature::from_slice(&bytes).ok()
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuditError {
     #[error("an audit record could not be encoded")]
@@ -215,9 +225,7 @@ pub fn verify(
                     "the checkpoint does not cover the entries before it",
                 ));
             }
-            let sig = hex::decode(&checkpoint.sig)
-                .ok()
-                .and_then(|bytes| Signature::from_slice(&bytes).ok())
+            let sig = signature(&checkpoint.sig)
                 .ok_or_else(|| fail(n, "the checkpoint's signature is malformed"))?;
             let message = signed(own.seq, tenant, checkpoint.end, &own.last);
             key.verify(&message, &sig)

@@ -2,7 +2,7 @@
 //! objects they sealed, and where the audit log stood, signed with the log's Ed25519 key. It is
 //! canonical JSON, so that anyone holding the public key can check it byte for byte.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 /// What a deletion destroyed.
@@ -60,10 +60,7 @@ pub fn verify(text: &str, key: &VerifyingKey) -> Result<Deletion, CertificateErr
     if serde_json::to_string(&signed).ok().as_deref() != Some(text) {
         return Err(CertificateError::Edited);
     }
-    let sig = hex::decode(&signed.sig)
-        .ok()
-        .and_then(|bytes| Signature::from_slice(&bytes).ok())
-        .ok_or(CertificateError::Malformed)?;
+    let sig = crate::audit::signature(&signed.sig).ok_or(CertificateError::Malformed)?;
     key.verify(&message(&signed.deletion)?, &sig)
         .map_err(|_| CertificateError::Signature)?;
     Ok(signed.deletion)
@@ -100,6 +97,14 @@ mod tests {
         assert_eq!(
             verify(&spaced, &key.verifying_key()),
             Err(CertificateError::Edited)
+        );
+        // The signature with one letter in upper case: the same bytes, but not what was issued.
+        let at = text.rfind(|c: char| ('a'..='f').contains(&c)).unwrap();
+        let mut shouted = text.clone();
+        shouted.replace_range(at..at + 1, &text[at..at + 1].to_uppercase());
+        assert_eq!(
+            verify(&shouted, &key.verifying_key()),
+            Err(CertificateError::Malformed)
         );
         for cut in [0, 10, text.len() - 1] {
             assert!(verify(&text[..cut], &key.verifying_key()).is_err());

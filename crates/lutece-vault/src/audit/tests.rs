@@ -164,6 +164,24 @@ fn each_kind_of_tampering_names_its_line() {
             lines.len() + 1
         )
     );
+    // A letter of the seal's signature in upper case: hex still decodes it, but it is not what
+    // was signed and written.
+    let last = lines.len() - 1;
+    let at = lines[last]
+        .rfind(|c: char| ('a'..='f').contains(&c))
+        .unwrap();
+    let shouted = format!(
+        "{}{}{}",
+        &lines[last][..at],
+        lines[last][at..at + 1].to_uppercase(),
+        &lines[last][at + 1..]
+    );
+    let mut sealed = lines.clone();
+    sealed[last] = &shouted;
+    assert_eq!(
+        problem(&join(&sealed)),
+        format!("line {}: the checkpoint's signature is malformed", last + 1)
+    );
     // A tenant's trail with one of its entries removed.
     let acme = String::from_utf8(acme).unwrap();
     let mut trail: Vec<&str> = acme.lines().collect();
