@@ -53,6 +53,9 @@ pub struct RegisterNode {
     pub address: Option<String>,
     #[serde(default)]
     pub rack: Option<String>,
+    /// The node's jurisdiction: the ISO country code of where it stands (`FR`).
+    #[serde(default)]
+    pub jurisdiction: Option<String>,
     pub cpus_milli: u64,
     pub memory_bytes: u64,
     pub gpus: Vec<Gpu>,

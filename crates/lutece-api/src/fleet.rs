@@ -20,6 +20,9 @@ pub struct Node {
     pub name: String,
     pub hostname: String,
     pub rack: Option<String>,
+    /// ISO country code of where the node stands, if declared.
+    #[serde(default)]
+    pub jurisdiction: Option<String>,
     pub cpus_milli: u64,
     pub memory_bytes: u64,
     pub gpus: Vec<Gpu>,

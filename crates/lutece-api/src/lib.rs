@@ -4,6 +4,7 @@
 //! are added, never renamed.
 
 mod agent;
+mod data;
 mod deployments;
 mod error;
 mod fleet;
@@ -15,6 +16,10 @@ mod tenancy;
 pub use agent::{
     Assignment, ControlApi, ControlError, Heartbeat, HeartbeatReply, LogAck, LogChunk,
     RegisterNode, Registered, TaskEvent, TaskRef, TaskReport,
+};
+pub use data::{
+    AuditKey, DataPlacement, EncryptionKey, FileDeleted, FileList, FileObject, NewEncryptionKey,
+    Residency, ResidencyReport, StorageLocation, TenantDeletion, WorkloadPlacement,
 };
 pub use deployments::{CreateDeployment, Deployment, Replica, ScaleDeployment};
 pub use error::{ErrorBody, ErrorDetail};

@@ -2,8 +2,10 @@
 //! implements [`lutece_api::ControlApi`] over HTTP).
 
 mod control;
+mod data;
 
 pub use control::HttpControl;
+pub use data::{ByteStream, FileUpload};
 pub use reqwest::{Method, StatusCode};
 
 use lutece_api::{
@@ -24,6 +26,10 @@ pub enum ClientError {
     /// The server could not be reached, or the connection broke.
     #[error("could not reach {url}: {message}")]
     Transport { url: String, message: String },
+    /// An answer that streams (a file's content, an audit export) broke off before its end:
+    /// the server failed, or the connection dropped, while it was sent.
+    #[error("the answer from {url} broke off: {message}")]
+    Interrupted { url: String, message: String },
     /// The server answered something this client does not understand.
     #[error("unexpected answer from the server: {0}")]
     Decode(String),
@@ -102,15 +108,9 @@ impl Client {
     }
 
     fn transport(&self, error: reqwest::Error) -> ClientError {
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(inner) = source {
-            message = format!("{message}: {inner}");
-            source = inner.source();
-        }
         ClientError::Transport {
             url: self.base.clone(),
-            message,
+            message: causes(&error),
         }
     }
 
@@ -385,6 +385,17 @@ pub fn is_loopback_url(base: &str) -> bool {
         || bare
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `error` and each error that caused it, from the outermost.
+fn causes(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        message = format!("{message}: {inner}");
+        source = inner.source();
+    }
+    message
 }
 
 /// Percent-encodes a path segment or query value.

@@ -2,6 +2,7 @@
 
 mod job;
 mod names;
+pub mod residency;
 mod resources;
 
 pub use job::{JobState, TaskState};

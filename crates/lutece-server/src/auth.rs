@@ -39,6 +39,17 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The audit layer already looked the key up.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        Caller::authenticate(parts, state).await
+    }
+}
+
+impl Caller {
+    /// The caller the request's bearer key names, if the key is valid.
+    pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthenticated)?;
         let key = state
             .store

@@ -45,6 +45,14 @@ pub(crate) async fn register(
             ));
         }
     }
+    let jurisdiction = match &request.jurisdiction {
+        Some(text) => Some(
+            lutece_core::residency::Jurisdiction::parse(text)
+                .map_err(|e| ApiError::invalid("jurisdiction", e.to_string()))?
+                .to_string(),
+        ),
+        None => None,
+    };
     let now = now_ms();
     let known = match &request.node_id {
         Some(id) => state.store.node(id).await?,
@@ -78,6 +86,7 @@ pub(crate) async fn register(
             credential_hash: hash_secret(&credential),
             registered_at,
             last_seen_at: now,
+            jurisdiction,
         })
         .await?;
     tracing::info!(node_id = %id, "node registered");

@@ -86,6 +86,7 @@ pub(crate) fn node(row: NodeRow, up: bool, allocated: lutece_core::Resources) ->
         name: row.name,
         hostname: row.hostname,
         rack: row.rack,
+        jurisdiction: row.jurisdiction,
         cpus_milli: row.cpus_milli,
         memory_bytes: row.memory_bytes,
         state: if up { "ready" } else { "down" }.to_owned(),

@@ -24,6 +24,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// It existed, and is gone for good (a file whose key was destroyed).
+    #[error("{0}")]
+    Gone(String),
+    /// The action cannot be recorded in the audit log, so it was not done.
+    #[error("the audit log cannot record this action, so it was not done; try again later")]
+    AuditUnavailable,
     #[error("internal error")]
     Internal(String),
 }
@@ -43,6 +49,8 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Gone(_) => (StatusCode::GONE, "gone"),
+            ApiError::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -4,6 +4,7 @@
 //! Entry point: [`start`], which opens the store, bootstraps the first operator key on a new
 //! data directory, and serves until [`RunningServer::shutdown`].
 
+mod audit;
 mod auth;
 mod control;
 mod convert;
@@ -12,6 +13,7 @@ mod error;
 mod extract;
 mod gateway;
 mod jobspec;
+mod keyring;
 mod logs;
 mod metering;
 mod models;
@@ -22,6 +24,7 @@ mod state;
 
 pub use control::LocalControl;
 pub use error::ApiError;
+pub use keyring::{KeyringError, RootKey};
 
 use crate::auth::{hash_secret, new_id, new_key_token};
 use crate::state::{AppState, now_ms};
@@ -46,6 +49,14 @@ pub struct ServerConfig {
     pub admin_key: Option<String>,
     /// Refuse jobs whose program is not on this machine's PATH (the embedded mode).
     pub check_programs: bool,
+    /// Where the operator's root key comes from; None: `root.key` in the data directory,
+    /// made on first start.
+    pub root_key: Option<RootKey>,
+    /// The storage locations (`NAME=file:///DIR@CC,…`, the first the default); None: one
+    /// location, `local`, under the data directory, in `jurisdiction`.
+    pub storage: Option<String>,
+    /// The ISO country code of this installation's own storage.
+    pub jurisdiction: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +77,10 @@ pub enum StartError {
     AdminKey(String),
     #[error("failed to bootstrap: {0}")]
     Bootstrap(String),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error("the storage is unusable: {0}")]
+    Storage(String),
 }
 
 /// A server that runs in the background of this process.
@@ -97,6 +112,13 @@ impl RunningServer {
         self.metering.abort();
         // What was metered since the last flush is not lost on a clean stop.
         self.meter.flush(&self.control.state.store).await;
+        let audit = &self.control.state.audit;
+        if let Err(error) = audit.note("server", None, "server.stop", None, "ok").await {
+            tracing::warn!(%error, "could not record the stop");
+        }
+        if let Err(error) = audit.checkpoint().await {
+            tracing::warn!(%error, "could not store the audit checkpoint at stop");
+        }
     }
 
     /// Waits until the server stops by itself (it does not, unless its listener fails).
@@ -125,6 +147,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             source,
         })?;
     let new_admin_key = bootstrap(&store, config.admin_key.as_deref()).await?;
+    let root = config
+        .root_key
+        .clone()
+        .unwrap_or_else(|| RootKey::File(config.data_dir.join("root.key")));
+    let keyring = keyring::Keyring::open(&root, store.clone()).await?;
+    let signing = keyring.audit_signing_key().await?;
+    let auditor = audit::Auditor::open(store.clone(), signing).await?;
+    let blobs = open_blobs(&config, &store).await?;
     let routes = Arc::new(lutece_gateway::Routes::default());
     let state = AppState {
         store,
@@ -136,7 +166,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         models_dir: config.data_dir.join("models"),
         models_lock: Arc::default(),
         gateway_keys: Arc::default(),
+        audit: Arc::new(auditor),
+        keyring: Arc::new(keyring),
+        blobs: Arc::new(blobs),
     };
+    state
+        .audit
+        .note("server", None, "server.start", None, "ok")
+        .await
+        .map_err(|e| StartError::Bootstrap(format!("the audit log cannot be written: {e}")))?;
     // What a killed import or removal left behind.
     models::clean_up(&state.models_dir);
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
@@ -155,11 +193,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         let _ = tcp.set_nodelay(true);
     });
     let serving = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = shutdown_rx.await;
+        })
+        .await
     });
     let reconciler = tokio::spawn(reconciler::run(state.clone()));
     let prober = tokio::spawn(deployments::probe(state.clone()));
@@ -221,9 +262,44 @@ async fn bootstrap(store: &Store, admin_key: Option<&str>) -> Result<Option<Stri
     Ok(generated.then_some(token))
 }
 
+/// The storage locations, swept of what interrupted uploads and deletions left: staging files,
+/// and objects no file names.
+async fn open_blobs(
+    config: &ServerConfig,
+    store: &Store,
+) -> Result<lutece_blob::Blobs, StartError> {
+    use lutece_blob::{Blobs, Durability, Locations};
+    let storage = |e: lutece_blob::BlobError| StartError::Storage(e.to_string());
+    let jurisdiction = lutece_core::residency::Jurisdiction::parse(&config.jurisdiction)
+        .map_err(|e| StartError::Storage(format!("jurisdiction: {e}")))?;
+    let locations = match &config.storage {
+        Some(spec) => Locations::parse(spec),
+        None => Locations::local(config.data_dir.join("blobs"), jurisdiction),
+    }
+    .map_err(storage)?;
+    let blobs = Blobs::new(locations, Durability::Synced).map_err(storage)?;
+    blobs
+        .sweep_staging(std::time::Duration::ZERO)
+        .await
+        .map_err(storage)?;
+    for location in blobs.locations().list() {
+        for object in blobs.list(&location.name, "").await.map_err(storage)? {
+            let id = object.path.rsplit('/').next().unwrap_or_default();
+            if store.file(id, None).await?.is_none() {
+                tracing::info!(path = %object.path, "removing an object no file names");
+                blobs
+                    .delete(&location.name, &object.path)
+                    .await
+                    .map_err(storage)?;
+            }
+        }
+    }
+    Ok(blobs)
+}
+
 /// Every route of the API.
 pub(crate) fn router(state: AppState) -> Router {
-    use routes::{agent, deployments, fleet, jobs, limits, models, tenancy};
+    use routes::{agent, deployments, files, fleet, jobs, limits, models, sovereignty, tenancy};
     let api = Router::new()
         .route("/health", get(health))
         .route("/whoami", get(tenancy::whoami))
@@ -231,7 +307,33 @@ pub(crate) fn router(state: AppState) -> Router {
             "/tenants",
             post(tenancy::create_tenant).get(tenancy::list_tenants),
         )
-        .route("/tenants/{name}", get(tenancy::get_tenant))
+        .route(
+            "/tenants/{name}",
+            get(tenancy::get_tenant).delete(sovereignty::delete_tenant),
+        )
+        .route(
+            "/tenants/{name}/deletion-certificate",
+            get(sovereignty::deletion_certificate),
+        )
+        .route(
+            "/tenants/{name}/encryption-keys",
+            get(sovereignty::list_keys).post(sovereignty::add_key),
+        )
+        .route(
+            "/tenants/{name}/encryption-keys/{id}",
+            delete(sovereignty::destroy_key),
+        )
+        .route(
+            "/tenants/{name}/residency",
+            get(sovereignty::get_residency).put(sovereignty::set_residency),
+        )
+        .route(
+            "/tenants/{name}/residency/report",
+            get(sovereignty::residency_report),
+        )
+        .route("/storage/locations", get(sovereignty::locations))
+        .route("/audit/export", get(sovereignty::export))
+        .route("/audit/public-key", get(sovereignty::public_key))
         .route(
             "/tenants/{name}/limits",
             get(limits::get_tenant_limits).put(limits::set_tenant_limits),
@@ -271,8 +373,17 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/agent/report", post(agent::report))
         .route("/agent/logs/{job_id}/{rank}", post(agent::append_log))
         .fallback(not_found);
+    // Uploads stream to storage: no bound on their size but the disk's.
+    let files = Router::new()
+        .route("/v1/files", post(files::upload).get(files::list))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .route("/v1/files/{id}", get(files::get).delete(files::delete))
+        .route("/v1/files/{id}/content", get(files::content));
+    let audited = axum::middleware::from_fn_with_state(state.clone(), audit::audit_requests);
     Router::new()
         .nest("/api/v1", api)
+        .merge(files)
+        .layer(audited)
         .route("/api/openapi.json", get(openapi_json))
         .route("/", get(console))
         .fallback(not_found)

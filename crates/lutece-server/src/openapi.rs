@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document served at `/api/openapi.json`.
 
-use crate::routes::{deployments, fleet, jobs, limits, models, tenancy};
+use crate::routes::{deployments, files, fleet, jobs, limits, models, sovereignty, tenancy};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,6 +16,11 @@ use utoipa::{Modify, OpenApi};
         fleet::list_nodes, fleet::create_join_token, fleet::usage, fleet::token_usage,
         deployments::create, deployments::list, deployments::get, deployments::scale, deployments::delete,
         models::import, models::list, models::get, models::remove,
+        files::upload, files::list, files::get, files::content, files::delete,
+        sovereignty::list_keys, sovereignty::add_key, sovereignty::destroy_key,
+        sovereignty::get_residency, sovereignty::set_residency, sovereignty::residency_report,
+        sovereignty::locations, sovereignty::delete_tenant, sovereignty::deletion_certificate,
+        sovereignty::export, sovereignty::public_key,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -2,21 +2,24 @@
 //! snapshot of the store, then records the plan. One loop, woken by submissions and releases.
 
 use crate::state::{AppState, NODE_TIMEOUT_MS, now_ms};
+use lutece_core::residency::ResidencyPolicy;
 use lutece_sched::{
     NodeState, QueuedWorkload, RunningWorkload, Snapshot, TaskPlacement, TenantShare,
 };
 use lutece_store::{Allocation, GpuQuotaRow, JobRow, NodeRow};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 /// Runs until the process ends. Errors are logged and the next pass tries again.
 pub(crate) async fn run(state: AppState) {
     let mut restarts = crate::deployments::Restarts::default();
+    // Jobs whose refusal by residency is already in the audit log.
+    let mut refused = HashSet::new();
     loop {
         if let Err(error) = crate::deployments::reconcile(&state, &mut restarts).await {
             tracing::warn!(%error, "deployment pass failed");
         }
-        if let Err(error) = pass(&state).await {
+        if let Err(error) = pass(&state, &mut refused).await {
             tracing::warn!(%error, "scheduling pass failed");
         }
         tokio::select! {
@@ -26,7 +29,10 @@ pub(crate) async fn run(state: AppState) {
     }
 }
 
-async fn pass(state: &AppState) -> Result<(), lutece_store::StoreError> {
+async fn pass(
+    state: &AppState,
+    refused: &mut HashSet<String>,
+) -> Result<(), lutece_store::StoreError> {
     let queued = state.store.queued_jobs().await?;
     if queued.is_empty() {
         return Ok(());
@@ -37,6 +43,22 @@ async fn pass(state: &AppState) -> Result<(), lutece_store::StoreError> {
     let now = now_ms();
     let mut snapshot = build_snapshot(&nodes, &allocations, &queued, now);
     snapshot.tenants = shares(&quotas);
+    // Where each tenant's work may run: its residency policy, as country codes.
+    let residency: HashMap<String, Vec<String>> = state
+        .store
+        .residencies()
+        .await?
+        .into_iter()
+        .filter_map(|(tenant, allowed)| {
+            let policy = ResidencyPolicy::parse(&allowed).ok()?;
+            Some((tenant, policy.expand()))
+        })
+        .collect();
+    for workload in &mut snapshot.queue {
+        if let Some(allowed) = residency.get(&workload.tenant) {
+            workload.residency.clone_from(allowed);
+        }
+    }
     // Within a priority, the tenant using fewest GPUs for its weight goes next.
     snapshot.policy = Some(lutece_sched::Policy {
         fair_share: true,
@@ -88,7 +110,41 @@ async fn pass(state: &AppState) -> Result<(), lutece_store::StoreError> {
         .into_iter()
         .map(|w| (w.workload, w.reason))
         .collect();
+    audit_refusals(state, &queued, &reasons, refused).await;
     state.store.set_waiting_reasons(&reasons).await
+}
+
+/// Records, once per job, that its tenant's residency policy keeps it off the nodes there are.
+async fn audit_refusals(
+    state: &AppState,
+    queued: &[JobRow],
+    reasons: &[(String, String)],
+    refused: &mut HashSet<String>,
+) {
+    let tenants: HashMap<&str, &str> = queued
+        .iter()
+        .map(|j| (j.spec.id.as_str(), j.spec.tenant_id.as_str()))
+        .collect();
+    refused.retain(|job| tenants.contains_key(job.as_str()));
+    for (job, reason) in reasons {
+        if !reason.contains("runs only in") || refused.contains(job) {
+            continue;
+        }
+        let tenant = tenants.get(job.as_str()).copied();
+        let recorded = state
+            .audit
+            .note(
+                "scheduler",
+                tenant,
+                "residency.refused placement",
+                Some(job),
+                reason,
+            )
+            .await;
+        if recorded.is_ok() {
+            refused.insert(job.clone());
+        }
+    }
 }
 
 /// Tenants' GPU quotas as the scheduler takes them, by tenant id.
@@ -124,6 +180,10 @@ pub(crate) fn build_snapshot(
         entry.0 = entry.0.saturating_add(&allocation.resources);
         entry.1.extend(&allocation.gpus);
     }
+    let jurisdictions = nodes
+        .iter()
+        .filter_map(|n| Some((n.id.clone(), n.jurisdiction.clone()?)))
+        .collect();
     let nodes = nodes
         .iter()
         .map(|node| {
@@ -179,6 +239,7 @@ pub(crate) fn build_snapshot(
         nodes,
         queue,
         running,
+        jurisdictions,
         ..Default::default()
     }
 }

@@ -30,6 +30,12 @@ pub(crate) struct AppState {
     pub(crate) models_lock: Arc<tokio::sync::Mutex<()>>,
     /// The keys the gateway looked up lately; emptied by every change to keys or limits.
     pub(crate) gateway_keys: Arc<crate::gateway::KeyCache>,
+    /// The audit log: what cannot be recorded in it does not happen.
+    pub(crate) audit: Arc<crate::audit::Auditor>,
+    /// Tenant keys, sealed under the operator's root key.
+    pub(crate) keyring: Arc<crate::keyring::Keyring>,
+    /// Where tenant data is stored, encrypted.
+    pub(crate) blobs: Arc<lutece_blob::Blobs>,
 }
 
 /// One `Notify` per node, to end an agent's long-poll when its work changes; and when each

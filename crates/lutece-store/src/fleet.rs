@@ -4,17 +4,17 @@ use crate::{NodeRow, Result, Store, StoreError};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-const NODE_COLUMNS: &str = "id, name, hostname, address, rack, cpus_milli, memory_bytes, gpus, credential_hash, registered_at, last_seen_at";
+const NODE_COLUMNS: &str = "id, name, hostname, address, rack, cpus_milli, memory_bytes, gpus, credential_hash, registered_at, last_seen_at, jurisdiction";
 
 impl Store {
     /// Inserts a node, or replaces what an existing node reported about itself.
     pub async fn upsert_node(&self, node: &NodeRow) -> Result<()> {
         sqlx::query(
-            "INSERT INTO nodes (id, name, hostname, address, rack, cpus_milli, memory_bytes, gpus, credential_hash, registered_at, last_seen_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO nodes (id, name, hostname, address, rack, cpus_milli, memory_bytes, gpus, credential_hash, registered_at, last_seen_at, jurisdiction) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, hostname = excluded.hostname, address = excluded.address, rack = excluded.rack, \
              cpus_milli = excluded.cpus_milli, memory_bytes = excluded.memory_bytes, gpus = excluded.gpus, \
-             last_seen_at = excluded.last_seen_at",
+             last_seen_at = excluded.last_seen_at, jurisdiction = excluded.jurisdiction",
         )
         .bind(&node.id)
         .bind(&node.name)
@@ -27,6 +27,7 @@ impl Store {
         .bind(&node.credential_hash)
         .bind(node.registered_at)
         .bind(node.last_seen_at)
+        .bind(&node.jurisdiction)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -83,5 +84,6 @@ fn node_from_row(row: &SqliteRow) -> Result<NodeRow> {
         credential_hash: row.try_get("credential_hash")?,
         registered_at: row.try_get("registered_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
+        jurisdiction: row.try_get("jurisdiction")?,
     })
 }

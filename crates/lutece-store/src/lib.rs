@@ -8,6 +8,8 @@
 //! Writes go through one connection, so transactions never race for SQLite's write lock;
 //! reads use a pool of their own and see committed data (WAL mode).
 
+mod audit;
+mod data;
 mod deployments;
 mod fleet;
 mod jobs;
@@ -18,6 +20,8 @@ mod rows;
 mod tenancy;
 mod tokens;
 
+pub use audit::{AuditHeads, AuditLine};
+pub use data::{DataPlacementRow, DeletionRow, EncryptionKeyRow, FileRow};
 pub use deployments::{DeploymentRow, ReplicaRow};
 pub use jobs::{Allocation, NodeTask};
 pub use limits::{GatewayKey, LimitsRow};
@@ -70,6 +74,8 @@ impl Store {
             // FULL: an acknowledged write survives a crash of the machine, not only of the process.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Deleted rows are overwritten, not left in free pages: a destroyed key is gone.
+            .pragma("secure_delete", "on")
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)

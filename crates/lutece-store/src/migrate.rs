@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0005_key_limits_budgets_projects.sql"),
     ),
     (6, include_str!("../migrations/0006_gpu_quotas.sql")),
+    (7, include_str!("../migrations/0007_sovereign_data.sql")),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), sqlx::Error> {

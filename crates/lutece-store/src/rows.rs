@@ -37,6 +37,8 @@ pub struct NodeRow {
     pub credential_hash: String,
     pub registered_at: i64,
     pub last_seen_at: i64,
+    /// The node's jurisdiction (ISO country code), if its agent declared one.
+    pub jurisdiction: Option<String>,
 }
 
 /// A job as submitted, before the store gives it a state.

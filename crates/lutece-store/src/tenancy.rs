@@ -19,17 +19,21 @@ impl Store {
     }
 
     pub async fn tenant_by_name(&self, name: &str) -> Result<Option<TenantRow>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, created_at FROM tenants WHERE name = ? AND deleted_at IS NULL",
+        )
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
         row.map(|r| tenant_from_row(&r)).transpose()
     }
 
     pub async fn list_tenants(&self) -> Result<Vec<TenantRow>> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY name")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, created_at FROM tenants WHERE deleted_at IS NULL ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter().map(tenant_from_row).collect()
     }
 

@@ -37,6 +37,7 @@ async fn seeded(name: &str) -> (Store, PathBuf) {
             credential_hash: "h".into(),
             registered_at: 1,
             last_seen_at: 1,
+            jurisdiction: Some("FR".into()),
         })
         .await
         .unwrap();

@@ -71,6 +71,48 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// The chain as it stood after a log whose newest entry line is `last` and whose tenants'
+    /// newest entry lines are `trails` (any order): what a server reads back when it starts.
+    pub fn resume<'a>(
+        last: Option<&str>,
+        trails: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Chain, AuditError> {
+        let head = |line: &str| -> Result<(Entry, Head), AuditError> {
+            let entry: Entry = serde_json::from_str(line).map_err(|_| AuditError::Stored)?;
+            let last = Sha256::digest(line.as_bytes()).into();
+            Ok((
+                entry.clone(),
+                Head {
+                    seq: entry.seq,
+                    last,
+                },
+            ))
+        };
+        let mut chain = Chain::default();
+        if let Some(line) = last {
+            chain.log = head(line)?.1;
+        }
+        for line in trails {
+            let (entry, mut head) = head(line)?;
+            let (Some(tenant), Some(tseq)) = (entry.record.tenant, entry.tseq) else {
+                return Err(AuditError::Stored);
+            };
+            head.seq = tseq;
+            chain.tenants.insert(tenant, head);
+        }
+        Ok(chain)
+    }
+
+    /// The place of the log's newest entry and the hex SHA-256 of its line.
+    pub fn position(&self) -> (u64, String) {
+        (self.log.seq, hex::encode(self.log.last))
+    }
+
+    /// The place of `tenant`'s newest entry in its trail (0 when it has none).
+    pub fn trail_position(&self, tenant: &str) -> u64 {
+        self.tenants.get(tenant).map_or(0, |h| h.seq)
+    }
+
     /// Appends `record`: returns its line (without a newline), to be stored before the action
     /// it records takes effect.
     pub fn append(&mut self, record: &Record) -> Result<String, AuditError> {
@@ -153,6 +195,8 @@ pub(crate) fn signature(text: &str) -> Option<Signature> {
 pub enum AuditError {
     #[error("an audit record could not be encoded")]
     Encode,
+    #[error("a stored audit line is not an entry of this log")]
+    Stored,
 }
 
 /// Where an export first goes wrong.

@@ -63,6 +63,10 @@ async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Deploy(command) => cli::deploy::run(command).await,
         Command::Models(command) => cli::models_cmd::run(command).await,
         Command::Nodes(command) => cli::client_cmds::nodes(command).await,
+        Command::Files(command) => cli::files::run(command).await,
+        Command::Storage(command) => cli::sovereignty::storage(command).await,
+        Command::Residency(command) => cli::sovereignty::residency_report(command).await,
+        Command::Audit(command) => cli::audit::run(command).await,
         Command::Usage(args) => cli::client_cmds::usage(args).await,
         Command::Whoami(args) => cli::client_cmds::whoami(args).await,
         Command::Sim(args) => tokio::task::spawn_blocking(move || cli::sim::run(args))
@@ -89,6 +93,11 @@ fn report(error: &anyhow::Error) -> u8 {
             eprintln!(
                 "error: {transport}\n(is the platform running? start it with `lutece up`, or set LUTECE_URL)"
             );
+            3
+        }
+        // With what was being done when it broke off (`{:#}`: every context).
+        Some(ClientError::Interrupted { .. }) => {
+            eprintln!("error: {error:#}");
             3
         }
         _ => {

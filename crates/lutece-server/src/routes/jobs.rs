@@ -158,6 +158,19 @@ pub(crate) async fn logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
     let job = visible_job(&state, &caller, &id).await?;
+    // A job's output is its tenant's data: an operator's read of it goes in the tenant's trail.
+    if caller.role == lutece_api::Role::Operator && job.spec.tenant_id != caller.tenant_id {
+        state
+            .audit
+            .note(
+                &caller.key_id,
+                Some(&job.spec.tenant_id),
+                "operator.read",
+                Some(&format!("{id} output")),
+                "ok",
+            )
+            .await?;
+    }
     let rank = query.rank.unwrap_or(0);
     if rank >= job.spec.nodes {
         return Err(ApiError::invalid(

@@ -215,3 +215,28 @@ proptest! {
         prop_assert!(verdict.is_err(), "mutation {} at byte {} went unnoticed", kind, i);
     }
 }
+
+#[test]
+fn a_resumed_chain_goes_on_as_the_original_would() {
+    let mut original = Chain::default();
+    let mut lines = Vec::new();
+    for i in 1..=40 {
+        lines.push((record(i), original.append(&record(i)).unwrap()));
+    }
+    let last = lines.last().map(|(_, l)| l.as_str());
+    let mut trails: BTreeMap<String, &str> = BTreeMap::new();
+    for (r, line) in &lines {
+        if let Some(t) = &r.tenant {
+            trails.insert(t.clone(), line);
+        }
+    }
+    let mut resumed = Chain::resume(last, trails.values().copied()).unwrap();
+    assert_eq!(resumed, original);
+    assert_eq!(resumed.position().0, 40);
+    assert_eq!(
+        resumed.append(&record(41)).unwrap(),
+        original.append(&record(41)).unwrap()
+    );
+    assert_eq!(Chain::resume(None, []).unwrap(), Chain::default());
+    assert_eq!(Chain::resume(Some("{}"), []), Err(AuditError::Stored));
+}

@@ -29,7 +29,8 @@ pub(crate) enum Command {
     /// Jobs: run commands on the fleet, follow their output, cancel them.
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Tenants (operator).
+    /// Tenants: create and list them (operator), their limits and quotas, where their data
+    /// may be, the keys that encrypt it, and their deletion.
     #[command(subcommand)]
     Tenants(TenantsCommand),
     /// API keys of a tenant.
@@ -44,6 +45,18 @@ pub(crate) enum Command {
     /// The nodes of the fleet.
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Files of a tenant (the OpenAI-compatible /v1/files): upload, list, download, remove.
+    #[command(subcommand)]
+    Files(FilesCommand),
+    /// Where tenant data can be stored, and in which jurisdiction.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+    /// Where a tenant's data and work are, against its residency policy.
+    #[command(subcommand)]
+    Residency(ResidencyCommand),
+    /// The tamper-evident audit log: export a trail, verify an export.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// GPU-seconds and CPU-seconds used by jobs, by tenant and project; `--tokens` for the
     /// tokens metered by /v1, by tenant, project, key and model.
     Usage(UsageArgs),
@@ -65,7 +78,8 @@ pub(crate) struct UpArgs {
     /// Where the database, logs and task directories live [default: ~/.local/share/lutece].
     #[arg(long, env = "LUTECE_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
-    /// A TOML file with any of: listen, data_dir, node_name, rack, fake_gpus, no_models.
+    /// A TOML file with any of: listen, data_dir, node_name, rack, fake_gpus, no_models,
+    /// jurisdiction, storage, root_key_file.
     #[arg(long, env = "LUTECE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
@@ -73,6 +87,15 @@ pub(crate) struct UpArgs {
     /// Do not fetch or serve the default models (SmolLM2-135M-Instruct).
     #[arg(long, env = "LUTECE_NO_MODELS")]
     pub(crate) no_models: bool,
+    /// Where tenant data is stored: `NAME=file:///DIR@COUNTRY`, comma-separated, the first the
+    /// default [default: `local`, under the data directory, in --jurisdiction].
+    #[arg(long, env = "LUTECE_STORAGE")]
+    pub(crate) storage: Option<String>,
+    /// The file holding the operator's root key (64 hex digits), which seals every tenant's
+    /// keys; made on first start if missing. Keep a copy apart from the data
+    /// [default: root.key in the data directory].
+    #[arg(long, env = "LUTECE_ROOT_KEY_FILE")]
+    pub(crate) root_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +137,11 @@ pub(crate) struct NodeArgs {
     /// listen on it, gangs use it as MASTER_ADDR [default: 127.0.0.1 for `up`, else the hostname].
     #[arg(long, env = "LUTECE_ADVERTISE_ADDRESS")]
     pub(crate) advertise_address: Option<String>,
+    /// Where the node stands, as an ISO country code (FR, DE…): residency policies place work
+    /// by it. For `up` and `server`, also the jurisdiction of the default storage
+    /// [default for `up` and `server`: FR; for `agent`: none declared].
+    #[arg(long, env = "LUTECE_JURISDICTION")]
+    pub(crate) jurisdiction: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -139,13 +167,21 @@ pub(crate) enum OutputFormat {
 
 /// Where the API is and who is calling.
 #[derive(Debug, Args, Clone)]
-pub(crate) struct ClientArgs {
+pub(crate) struct ServerArgs {
     /// The API's base URL.
     #[arg(long, env = "LUTECE_URL", default_value = "http://127.0.0.1:7433")]
     pub(crate) url: String,
     /// The API key [default: $LUTECE_API_KEY, else, for a server on this machine, the admin key `lutece up` saved in its data directory].
     #[arg(long, env = "LUTECE_API_KEY", hide_env_values = true)]
     pub(crate) api_key: Option<String>,
+}
+
+/// Where the API is, who is calling, and how to print what it answers. (Commands that write
+/// a file take [`ServerArgs`] alone: their `--output` is the file.)
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ClientArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
     /// How to print results.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     pub(crate) output: OutputFormat,
@@ -252,6 +288,74 @@ pub(crate) enum TenantsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Show or change where a tenant's data and work may be (its residency policy).
+    Residency {
+        name: String,
+        /// Only in these jurisdictions: country codes (FR, DE) or EU, comma-separated.
+        #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_jurisdiction, conflicts_with = "anywhere")]
+        allow: Option<Vec<String>>,
+        /// Anywhere: no residency policy.
+        #[arg(long)]
+        anywhere: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List a tenant's encryption keys, or rotate, bring your own, or destroy one.
+    EncryptionKeys {
+        name: String,
+        #[command(flatten)]
+        action: KeyAction,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a tenant by destroying its encryption keys (crypto-shredding): irreversible.
+    Delete {
+        name: String,
+        /// Confirm: every key of the tenant is destroyed and none of its data can be read again.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Fetch a deleted tenant's deletion certificate and verify its signature.
+    DeletionCertificate {
+        name: String,
+        /// Also write the certificate (one line of JSON) to this file, replacing it.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The audit log's Ed25519 public key, 64 hex digits [default: the server's].
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// What to do with a tenant's encryption keys; none: list them.
+#[derive(Debug, clap::Args)]
+#[group(multiple = false)]
+pub(crate) struct KeyAction {
+    /// Make a new managed key that seals new data; older keys are retired (still open old data).
+    #[arg(long)]
+    pub(crate) rotate: bool,
+    /// Bring your own key: a file holding 64 hex digits (256 bits); it seals new data.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) bring_your_own: Option<PathBuf>,
+    /// Destroy a key: every object it sealed becomes unreadable, irreversibly.
+    #[arg(long, value_name = "KEY_ID")]
+    pub(crate) destroy: Option<String>,
+}
+
+/// A jurisdiction as residency policies name them: a two-letter country code, or EU.
+fn parse_jurisdiction(text: &str) -> Result<String, String> {
+    let code = text.trim().to_ascii_uppercase();
+    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(code)
+    } else {
+        Err(format!(
+            "{text:?} is not a jurisdiction: use a two-letter country code (FR) or EU"
+        ))
+    }
 }
 
 /// A GPU quota to change; flags not given stay as they are, and none given shows it.
@@ -446,4 +550,163 @@ pub(crate) struct UsageArgs {
     pub(crate) tokens: bool,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FilesCommand {
+    /// Upload a file (streamed from disk): `lutece files upload data.jsonl --purpose fine-tune`.
+    Upload {
+        path: PathBuf,
+        /// What the file is for (fine-tune, batch, assistants, …): its data class.
+        #[arg(long)]
+        purpose: String,
+        /// The storage location to keep it in [default: the server's choice within the
+        /// tenant's residency policy]; see `lutece storage locations`.
+        #[arg(long)]
+        location: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List files.
+    List {
+        /// Only files for this purpose.
+        #[arg(long)]
+        purpose: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one file.
+    Get {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Download a file's content, checking its SHA-256.
+    Download {
+        id: String,
+        /// Where to write it: a file, or a directory to put it in under its name [default: its
+        /// name, in the current directory].
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Overwrite the file if it exists.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Delete a file.
+    Rm {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StorageCommand {
+    /// List storage locations with their jurisdictions.
+    Locations(ClientArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ResidencyCommand {
+    /// Where each class of a tenant's data and each of its workloads is, and whether its
+    /// residency policy allows it there.
+    Report {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Save the audit trail the caller may read: its tenant's, or for an operator the whole
+    /// log (or one tenant's trail with --tenant), sealed with a signed checkpoint.
+    Export {
+        /// The file to write (replaced, once the whole export has arrived, if it exists).
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        /// One tenant's trail (operator).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Verify an export: every line unchanged, in order, chained, and sealed by a checkpoint
+    /// signed with the audit key. Exits 1 if it is not intact.
+    Verify {
+        /// The export to check [default: fetch one from the server now].
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The audit log's Ed25519 public key, 64 hex digits [default: fetched from the
+        /// server]. Give it, obtained beforehand, for a check that trusts nothing the server
+        /// says now.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Print the audit log's public key, to keep for `verify --public-key` and
+    /// `tenants deletion-certificate --public-key`.
+    PublicKey(ClientArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(line: &str) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(line.split_whitespace()).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // Catches, among others, two flags of one command with the same name.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn jurisdictions_are_country_codes_or_eu() {
+        assert_eq!(parse_jurisdiction("fr"), Ok("FR".to_owned()));
+        assert_eq!(parse_jurisdiction(" EU "), Ok("EU".to_owned()));
+        for bad in ["", "F", "FRA", "F1", "é"] {
+            assert!(parse_jurisdiction(bad).is_err(), "{bad:?}");
+        }
+        let Ok(Command::Tenants(TenantsCommand::Residency { allow, .. })) =
+            parse("lutece tenants residency acme --allow fr,DE")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(allow, Some(vec!["FR".to_owned(), "DE".to_owned()]));
+        assert!(parse("lutece tenants residency acme --allow FR --anywhere").is_err());
+        assert!(parse("lutece tenants residency acme --allow FRA").is_err());
+    }
+
+    #[test]
+    fn one_key_action_at_a_time() {
+        assert!(parse("lutece tenants encryption-keys acme").is_ok());
+        assert!(parse("lutece tenants encryption-keys acme --rotate").is_ok());
+        assert!(parse("lutece tenants encryption-keys acme --rotate --destroy k1").is_err());
+        assert!(
+            parse("lutece tenants encryption-keys acme --bring-your-own k.hex --rotate").is_err()
+        );
+    }
+
+    #[test]
+    fn commands_that_write_a_file_name_it_with_output() {
+        let Ok(Command::Files(FilesCommand::Download { output, .. })) =
+            parse("lutece files download file-1 --output x.jsonl")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(output, Some(PathBuf::from("x.jsonl")));
+        assert!(
+            parse("lutece audit export").is_err(),
+            "--output is required"
+        );
+        assert!(parse("lutece files list -o json").is_ok());
+    }
 }

@@ -1,18 +1,20 @@
-//! The small client commands: tenants, keys, nodes, usage, whoami.
+//! The small client commands: tenants, keys, nodes, usage, whoami. (A tenant's data
+//! sovereignty — residency, encryption keys, deletion — is in `sovereignty`.)
 
 use crate::cli::args::{
-    ClientArgs, KeysCommand, Limit, LimitFlags, NodesCommand, OutputFormat, QuotaFlags,
+    ClientArgs, KeysCommand, Limit, LimitFlags, NodesCommand, OutputFormat, QuotaFlags, ServerArgs,
     TenantsCommand, UsageArgs,
 };
 use crate::cli::config::saved_admin_key;
 use crate::cli::output;
+use crate::cli::sovereignty;
 use anyhow::{Result, bail};
 use lutece_api::{CreateKey, GpuQuota, InferenceLimits, Role};
 use lutece_client::Client;
 
 /// A client for `args`: the key from the flag or `LUTECE_API_KEY`, else, for a server on this
 /// machine only, the admin key `lutece up` saved (never sent to a remote URL).
-pub(crate) fn client(args: &ClientArgs) -> Result<Client> {
+pub(crate) fn client(args: &ServerArgs) -> Result<Client> {
     let key = args.api_key.clone().or_else(|| {
         lutece_client::is_loopback_url(&args.url)
             .then(saved_admin_key)
@@ -24,7 +26,7 @@ pub(crate) fn client(args: &ClientArgs) -> Result<Client> {
 pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
     match command {
         TenantsCommand::Create { name, client: args } => {
-            let tenant = client(&args)?.create_tenant(&name).await?;
+            let tenant = client(&args.server)?.create_tenant(&name).await?;
             output::print(args.output, &vec![tenant], output::tenants)?;
         }
         TenantsCommand::Limits {
@@ -32,7 +34,7 @@ pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
             limits,
             client: args,
         } => {
-            let client = client(&args)?;
+            let client = client(&args.server)?;
             let current = client.tenant_limits(&name).await?;
             let shown = match changed(&limits, current)? {
                 Some(wanted) => client.set_tenant_limits(&name, &wanted).await?,
@@ -45,7 +47,7 @@ pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
             quota,
             client: args,
         } => {
-            let client = client(&args)?;
+            let client = client(&args.server)?;
             let current = client.gpu_quota(&name).await?;
             let shown = match changed_quota(&quota, &current)? {
                 Some(wanted) => client.set_gpu_quota(&name, &wanted).await?,
@@ -54,8 +56,38 @@ pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
             show_quota(args.output, &name, &shown)?;
         }
         TenantsCommand::List(args) => {
-            let tenants = client(&args)?.list_tenants().await?;
+            let tenants = client(&args.server)?.list_tenants().await?;
             output::print(args.output, &tenants, output::tenants)?;
+        }
+        TenantsCommand::Residency {
+            name,
+            allow,
+            anywhere,
+            client: args,
+        } => return sovereignty::residency(&name, allow, anywhere, &args).await,
+        TenantsCommand::EncryptionKeys {
+            name,
+            action,
+            client: args,
+        } => return sovereignty::encryption_keys(&name, action, &args).await,
+        TenantsCommand::Delete {
+            name,
+            yes,
+            client: args,
+        } => return sovereignty::delete(&name, yes, &args).await,
+        TenantsCommand::DeletionCertificate {
+            name,
+            output,
+            public_key,
+            server,
+        } => {
+            return sovereignty::deletion_certificate(
+                &name,
+                output,
+                public_key.as_deref(),
+                &server,
+            )
+            .await;
         }
     }
     Ok(0)
@@ -76,7 +108,7 @@ pub(crate) async fn keys(command: KeysCommand) -> Result<i32> {
                     None => bail!("--role {text:?} is not a role; use member, admin or operator"),
                 },
             };
-            let created = client(&args)?
+            let created = client(&args.server)?
                 .create_key(&CreateKey { tenant, name, role })
                 .await?;
             match args.output {
@@ -88,11 +120,11 @@ pub(crate) async fn keys(command: KeysCommand) -> Result<i32> {
             }
         }
         KeysCommand::List(args) => {
-            let keys = client(&args)?.list_keys().await?;
+            let keys = client(&args.server)?.list_keys().await?;
             output::print(args.output, &keys, output::keys)?;
         }
         KeysCommand::Revoke { id, client: args } => {
-            client(&args)?.revoke_key(&id).await?;
+            client(&args.server)?.revoke_key(&id).await?;
             if args.output == OutputFormat::Table {
                 println!("{id} revoked");
             }
@@ -102,7 +134,7 @@ pub(crate) async fn keys(command: KeysCommand) -> Result<i32> {
             limits,
             client: args,
         } => {
-            let client = client(&args)?;
+            let client = client(&args.server)?;
             let current = client.key_limits(&id).await?;
             let shown = match changed(&limits, current)? {
                 Some(wanted) => client.set_key_limits(&id, &wanted).await?,
@@ -214,18 +246,18 @@ fn show_limits(format: OutputFormat, whose: &str, limits: &InferenceLimits) -> R
 pub(crate) async fn nodes(command: NodesCommand) -> Result<i32> {
     match command {
         NodesCommand::List(args) => {
-            let nodes = client(&args)?.list_nodes().await?;
+            let nodes = client(&args.server)?.list_nodes().await?;
             output::print(args.output, &nodes, output::nodes)?;
         }
         NodesCommand::JoinToken(args) => {
-            let token = client(&args)?.create_join_token().await?;
+            let token = client(&args.server)?.create_join_token().await?;
             match args.output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&token)?),
                 OutputFormat::Table => {
                     println!("join token (shown once): {}", token.token);
                     println!(
                         "on the new node: lutece agent --join {} --token {}",
-                        args.url, token.token
+                        args.server.url, token.token
                     );
                 }
             }
@@ -235,7 +267,7 @@ pub(crate) async fn nodes(command: NodesCommand) -> Result<i32> {
 }
 
 pub(crate) async fn usage(args: UsageArgs) -> Result<i32> {
-    let client = client(&args.client)?;
+    let client = client(&args.client.server)?;
     if args.tokens {
         let rows = client.token_usage().await?;
         output::print(args.client.output, &rows, output::token_usage)?;
@@ -247,7 +279,7 @@ pub(crate) async fn usage(args: UsageArgs) -> Result<i32> {
 }
 
 pub(crate) async fn whoami(args: ClientArgs) -> Result<i32> {
-    let who = client(&args)?.whoami().await?;
+    let who = client(&args.server)?.whoami().await?;
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&who)?),
         OutputFormat::Table => println!(

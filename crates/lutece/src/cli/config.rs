@@ -30,6 +30,12 @@ pub(crate) struct ConfigFile {
     advertise_address: Option<String>,
     /// Serve no models.
     no_models: Option<bool>,
+    /// The jurisdiction (ISO country code) of this site's node and default storage.
+    jurisdiction: Option<String>,
+    /// The storage locations, `NAME=file:///DIR@COUNTRY,…`.
+    storage: Option<String>,
+    /// The file holding the root key.
+    root_key_file: Option<PathBuf>,
 }
 
 /// The settings `up` and `server` run with.
@@ -39,7 +45,14 @@ pub(crate) struct Settings {
     pub(crate) data_dir: PathBuf,
     pub(crate) node: NodeArgs,
     pub(crate) serve_models: bool,
+    /// The site's jurisdiction: of the local node and of the default storage.
+    pub(crate) jurisdiction: String,
+    pub(crate) storage: Option<String>,
+    pub(crate) root_key: Option<lutece_server::RootKey>,
 }
+
+/// The jurisdiction of `up` and `server` when none is given.
+pub(crate) const DEFAULT_JURISDICTION: &str = "FR";
 
 impl Settings {
     pub(crate) fn resolve(args: UpArgs) -> Result<Settings> {
@@ -58,11 +71,26 @@ impl Settings {
             Some(dir) => dir,
             None => default_data_dir()?,
         };
+        let jurisdiction = args
+            .node
+            .jurisdiction
+            .or(file.jurisdiction)
+            .unwrap_or_else(|| DEFAULT_JURISDICTION.to_owned());
         let node = NodeArgs {
             node_name: args.node.node_name.or(file.node_name),
             rack: args.node.rack.or(file.rack),
             fake_gpus: args.node.fake_gpus.or(file.fake_gpus),
             advertise_address: args.node.advertise_address.or(file.advertise_address),
+            jurisdiction: Some(jurisdiction.clone()),
+        };
+        // The root key itself may come from the environment (never a flag: flags are seen
+        // by every user of the machine).
+        let root_key = match std::env::var("LUTECE_ROOT_KEY") {
+            Ok(hex) if !hex.is_empty() => Some(lutece_server::RootKey::Hex(hex)),
+            _ => args
+                .root_key_file
+                .or(file.root_key_file)
+                .map(lutece_server::RootKey::File),
         };
         let no_models = args.no_models || file.no_models.unwrap_or(false);
         Ok(Settings {
@@ -70,6 +98,9 @@ impl Settings {
             data_dir,
             node,
             serve_models: !no_models,
+            jurisdiction,
+            storage: args.storage.or(file.storage),
+            root_key,
         })
     }
 }

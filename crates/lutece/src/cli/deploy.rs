@@ -12,12 +12,12 @@ pub(crate) async fn run(command: DeployCommand) -> Result<i32> {
     match command {
         DeployCommand::Create(args) => create(args).await,
         DeployCommand::List(args) => {
-            let deployments = client(&args)?.list_deployments().await?;
+            let deployments = client(&args.server)?.list_deployments().await?;
             output::print(args.output, &deployments, output::deployments)?;
             Ok(0)
         }
         DeployCommand::Get { name, client: args } => {
-            let deployment = client(&args)?.deployment(&name).await?;
+            let deployment = client(&args.server)?.deployment(&name).await?;
             output::print(args.output, &deployment, output::deployment)?;
             Ok(0)
         }
@@ -26,12 +26,14 @@ pub(crate) async fn run(command: DeployCommand) -> Result<i32> {
             replicas,
             client: args,
         } => {
-            let deployment = client(&args)?.scale_deployment(&name, replicas).await?;
+            let deployment = client(&args.server)?
+                .scale_deployment(&name, replicas)
+                .await?;
             output::print(args.output, &deployment, output::deployment)?;
             Ok(0)
         }
         DeployCommand::Delete { name, client: args } => {
-            client(&args)?.delete_deployment(&name).await?;
+            client(&args.server)?.delete_deployment(&name).await?;
             eprintln!("deleted {name}; its replicas are stopping");
             Ok(0)
         }
@@ -39,7 +41,7 @@ pub(crate) async fn run(command: DeployCommand) -> Result<i32> {
 }
 
 async fn create(args: DeployCreateArgs) -> Result<i32> {
-    let client = client(&args.client)?;
+    let client = client(&args.client.server)?;
     // `$PORT` and `$LUTECE_NODE_ADDRESS` are only known on the node: let a shell expand them.
     let command = match args.command.as_slice() {
         [] => None,

@@ -18,12 +18,14 @@ pub(crate) async fn run(command: JobsCommand) -> Result<i32> {
             limit,
             client: args,
         } => {
-            let jobs = client(&args)?.list_jobs(state.as_deref(), limit).await?;
+            let jobs = client(&args.server)?
+                .list_jobs(state.as_deref(), limit)
+                .await?;
             output::print(args.output, &jobs, output::jobs)?;
             Ok(0)
         }
         JobsCommand::Get { id, client: args } => {
-            let job = client(&args)?.job(&id).await?;
+            let job = client(&args.server)?.job(&id).await?;
             output::print(args.output, &job, output::job)?;
             Ok(0)
         }
@@ -33,11 +35,11 @@ pub(crate) async fn run(command: JobsCommand) -> Result<i32> {
             rank,
             client: args,
         } => {
-            print_logs(&client(&args)?, &id, rank, follow).await?;
+            print_logs(&client(&args.server)?, &id, rank, follow).await?;
             Ok(0)
         }
         JobsCommand::Cancel { id, client: args } => {
-            let job = client(&args)?.cancel_job(&id).await?;
+            let job = client(&args.server)?.cancel_job(&id).await?;
             match args.output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&job)?),
                 OutputFormat::Table => {
@@ -70,7 +72,7 @@ async fn submit(args: RunArgs) -> Result<i32> {
         nodes: Some(args.nodes),
         priority: Some(args.priority),
     };
-    let client = client(&args.client)?;
+    let client = client(&args.client.server)?;
     let job = client.submit_job(&spec).await?;
     match args.client.output {
         OutputFormat::Json if !args.wait => println!("{}", serde_json::to_string_pretty(&job)?),

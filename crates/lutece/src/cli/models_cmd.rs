@@ -12,7 +12,7 @@ use crate::cli::output;
 pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
     match command {
         ModelsCommand::List(args) => {
-            let models = client(&args)?.list_models().await?;
+            let models = client(&args.server)?.list_models().await?;
             output::print(args.output, &models, output::models)?;
         }
         ModelsCommand::Import {
@@ -51,12 +51,12 @@ pub(crate) async fn run(command: ModelsCommand) -> Result<i32> {
                     ..ImportModel::default()
                 }
             };
-            let model = client(&args)?.import_model(&request).await?;
+            let model = client(&args.server)?.import_model(&request).await?;
             drop(scratch);
             output::print(args.output, &vec![model], output::models)?;
         }
         ModelsCommand::Rm { name, client: args } => {
-            client(&args)?.remove_model(&name).await?;
+            client(&args.server)?.remove_model(&name).await?;
             eprintln!("removed model {name}");
         }
     }

@@ -4,9 +4,11 @@ use crate::cli::args::OutputFormat;
 use anyhow::Result;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use lutece_api::{
-    ApiKey, Deployment, Job, ModelKind, Node, PlatformModel, Tenant, TokenUsage, UsageRow,
+    ApiKey, DataPlacement, Deployment, EncryptionKey, FileObject, Job, ModelKind, Node,
+    PlatformModel, StorageLocation, Tenant, TokenUsage, UsageRow, WorkloadPlacement,
 };
 use serde::Serialize;
+use std::time::{Duration, SystemTime};
 
 /// Prints `value` as JSON, or as the table `table` builds.
 pub(crate) fn print<T: Serialize>(
@@ -33,6 +35,30 @@ fn or_dash(value: Option<impl ToString>) -> String {
     value
         .map(|v| v.to_string())
         .unwrap_or_else(|| "-".to_owned())
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_owned()
+}
+
+/// A time given in milliseconds since the Unix epoch, as RFC 3339 (UTC).
+pub(crate) fn unix_ms(ms: i64) -> String {
+    match u64::try_from(ms) {
+        Ok(ms) => {
+            humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+                .to_string()
+        }
+        Err(_) => format!("{ms} ms before 1970"),
+    }
+}
+
+/// A time given in seconds since the Unix epoch, as RFC 3339 (UTC).
+pub(crate) fn unix_seconds(seconds: i64) -> String {
+    match u64::try_from(seconds) {
+        Ok(s) => humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+            .to_string(),
+        Err(_) => format!("{seconds} s before 1970"),
+    }
 }
 
 pub(crate) fn cpus(milli: u64) -> String {
@@ -299,4 +325,139 @@ pub(crate) fn deployment(d: &Deployment) -> Table {
         ]);
     }
     table
+}
+
+pub(crate) fn files(files: &Vec<FileObject>) -> Table {
+    let mut table = new_table(&["ID", "FILENAME", "PURPOSE", "SIZE", "LOCATION", "CREATED"]);
+    for f in files {
+        table.add_row(vec![
+            f.id.clone(),
+            f.filename.clone(),
+            f.purpose.clone(),
+            bytes(f.bytes),
+            format!("{} ({})", f.location, f.jurisdiction),
+            unix_seconds(f.created_at),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn file(f: &FileObject) -> Table {
+    let mut table = new_table(&["FIELD", "VALUE"]);
+    let rows: Vec<(&str, String)> = vec![
+        ("id", f.id.clone()),
+        ("filename", f.filename.clone()),
+        ("purpose", f.purpose.clone()),
+        ("size", format!("{} ({} bytes)", bytes(f.bytes), f.bytes)),
+        ("status", f.status.clone()),
+        ("location", format!("{} ({})", f.location, f.jurisdiction)),
+        ("sha-256", f.sha256.clone()),
+        ("created", unix_seconds(f.created_at)),
+    ];
+    for (field, value) in rows {
+        table.add_row(vec![field.to_owned(), value]);
+    }
+    table
+}
+
+pub(crate) fn storage_locations(locations: &Vec<StorageLocation>) -> Table {
+    let mut table = new_table(&["NAME", "JURISDICTION", "DEFAULT"]);
+    for l in locations {
+        table.add_row(vec![
+            l.name.clone(),
+            l.jurisdiction.clone(),
+            yes_no(l.default),
+        ]);
+    }
+    table
+}
+
+/// Encryption keys: never their material, which the API does not return.
+pub(crate) fn encryption_keys(keys: &Vec<EncryptionKey>) -> Table {
+    let mut table = new_table(&[
+        "ID",
+        "KIND",
+        "STATE",
+        "OBJECTS",
+        "FINGERPRINT",
+        "CREATED",
+        "DESTROYED",
+    ]);
+    for k in keys {
+        table.add_row(vec![
+            k.id.clone(),
+            k.kind.clone(),
+            k.state.clone(),
+            k.objects.to_string(),
+            or_dash(k.fingerprint.as_ref()),
+            k.created_at.clone(),
+            or_dash(k.destroyed_at.as_ref()),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn data_placements(data: &[DataPlacement]) -> Table {
+    let mut table = new_table(&[
+        "DATA CLASS",
+        "LOCATION",
+        "JURISDICTION",
+        "OBJECTS",
+        "SIZE",
+        "ALLOWED",
+    ]);
+    for d in data {
+        table.add_row(vec![
+            d.class.clone(),
+            d.location.clone(),
+            d.jurisdiction.clone(),
+            d.objects.to_string(),
+            bytes(d.bytes),
+            yes_no(d.allowed),
+        ]);
+    }
+    table
+}
+
+pub(crate) fn workload_placements(workloads: &[WorkloadPlacement]) -> Table {
+    let mut table = new_table(&[
+        "KIND",
+        "ID",
+        "NAME",
+        "STATE",
+        "NODES",
+        "JURISDICTIONS",
+        "ALLOWED",
+    ]);
+    for w in workloads {
+        let or_waiting = |list: &[String]| {
+            if list.is_empty() {
+                "-".to_owned()
+            } else {
+                list.join(", ")
+            }
+        };
+        table.add_row(vec![
+            w.kind.clone(),
+            w.id.clone(),
+            w.name.clone(),
+            w.state.clone(),
+            or_waiting(&w.nodes),
+            or_waiting(&w.jurisdictions),
+            yes_no(w.allowed),
+        ]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_times_read_as_rfc3339() {
+        assert_eq!(unix_seconds(1_764_000_000), "2025-11-24T16:00:00Z");
+        assert_eq!(unix_ms(1_764_000_000_123), "2025-11-24T16:00:00.123Z");
+        assert_eq!(unix_seconds(-1), "-1 s before 1970");
+    }
 }

@@ -43,6 +43,9 @@ pub(crate) async fn run_control_plane(args: UpArgs, with_local_agent: bool) -> R
         data_dir: settings.data_dir.clone(),
         admin_key,
         check_programs: with_local_agent,
+        root_key: settings.root_key.clone(),
+        storage: settings.storage.clone(),
+        jurisdiction: settings.jurisdiction.clone(),
     })
     .await?;
     if let Some(key) = &server.new_admin_key {
@@ -175,6 +178,7 @@ fn describe_node(args: &NodeArgs, default_address: Option<&str>) -> RegisterNode
             .clone()
             .or_else(|| default_address.map(str::to_owned)),
         rack: args.rack.clone(),
+        jurisdiction: args.jurisdiction.clone(),
         cpus_milli: lutece_agent::cpus_milli(),
         memory_bytes: lutece_agent::memory_bytes(),
         gpus,

@@ -13,6 +13,7 @@ mod models;
 mod platform;
 mod quota;
 mod sim;
+mod sovereignty;
 mod tenancy;
 mod tidy;
 mod tour;

@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("lutece-client", &["lutece-core", "lutece-api"]),
     ("lutece-engine", &[]),
     ("lutece-vault", &[]),
+    ("lutece-blob", &["lutece-core", "lutece-vault"]),
     ("lutece-gateway", &["lutece-core", "lutece-api"]),
     (
         "lutece-worker",
@@ -27,6 +28,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "lutece-sched",
             "lutece-store",
             "lutece-gateway",
+            "lutece-vault",
+            "lutece-blob",
         ],
     ),
 ];
@@ -34,6 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// Libraries that do IO, and the crates allowed to use them directly.
 const IO_LIBRARIES: &[(&str, &[&str])] = &[
     ("sqlx", &["lutece-store"]),
+    ("object_store", &["lutece-blob"]),
     (
         "axum",
         // The binary serves a worker's router (`lutece worker`): it is the composition root.
@@ -50,6 +54,7 @@ const IO_LIBRARIES: &[(&str, &[&str])] = &[
         "tokio",
         &[
             "lutece-store",
+            "lutece-blob",
             "lutece-agent",
             "lutece-server",
             "lutece-client",

@@ -1,0 +1,194 @@
+//! The audit log in the server: every record is chained (by `lutece-vault`) and stored before
+//! the action it records goes on; an action that cannot be recorded does not happen
+//! ([`ApiError::AuditUnavailable`]). Signed checkpoints are stored every
+//! [`CHECKPOINT_EVERY`] entries and when the server stops; an export ends with a checkpoint
+//! signed from the chain as this process holds it, so rows changed in the database behind
+//! its back are found by `lutece audit verify`.
+
+mod middleware;
+
+pub(crate) use middleware::audit_requests;
+
+use crate::error::ApiError;
+use crate::state::now_ms;
+use ed25519_dalek::SigningKey;
+use lutece_store::{AuditLine, Store, StoreError};
+use lutece_vault::audit::{Chain, Record};
+use std::collections::BTreeSet;
+
+/// Entries between two stored checkpoints.
+pub(crate) const CHECKPOINT_EVERY: u32 = 256;
+
+pub(crate) struct Auditor {
+    store: Store,
+    signing: SigningKey,
+    state: tokio::sync::Mutex<Chained>,
+}
+
+struct Chained {
+    /// None after a failed write, until the chain is read back from the store.
+    chain: Option<Chain>,
+    since_checkpoint: u32,
+    /// Tenants whose trails grew since the last checkpoint.
+    touched: BTreeSet<String>,
+}
+
+/// Where a recorded entry stands in the log.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
+}
+
+impl Auditor {
+    pub(crate) async fn open(store: Store, signing: SigningKey) -> Result<Auditor, StoreError> {
+        let chain = resume(&store).await?;
+        Ok(Auditor {
+            store,
+            signing,
+            state: tokio::sync::Mutex::new(Chained {
+                chain: Some(chain),
+                since_checkpoint: 0,
+                touched: BTreeSet::new(),
+            }),
+        })
+    }
+
+    pub(crate) fn public_key_hex(&self) -> String {
+        hex::encode(self.signing.verifying_key().to_bytes())
+    }
+
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// Records what happened. On error nothing was recorded, and the caller must not act.
+    pub(crate) async fn record(&self, record: Record) -> Result<Recorded, ApiError> {
+        let mut state = self.state.lock().await;
+        let chain = match state.chain.take() {
+            Some(chain) => chain,
+            None => resume(&self.store).await.map_err(unavailable)?,
+        };
+        let mut next = chain.clone();
+        let line = next
+            .append(&record)
+            .map_err(|_| ApiError::AuditUnavailable)?;
+        let (seq, hash) = next.position();
+        let tseq = record.tenant.as_deref().map(|t| next.trail_position(t));
+        let stored = AuditLine {
+            seq,
+            tenant_id: record.tenant.clone(),
+            tseq,
+            line,
+        };
+        if let Err(error) = self.store.append_audit(&stored).await {
+            // The chain stays as it was; the next record tries again from there.
+            state.chain = Some(chain);
+            return Err(unavailable(error));
+        }
+        state.chain = Some(next);
+        state.since_checkpoint += 1;
+        if let Some(tenant) = record.tenant {
+            state.touched.insert(tenant);
+        }
+        if state.since_checkpoint >= CHECKPOINT_EVERY {
+            if let Err(error) = self.checkpoint_locked(&mut state).await {
+                tracing::warn!(%error, "could not store an audit checkpoint");
+            }
+        }
+        Ok(Recorded { seq, hash })
+    }
+
+    /// A record now, by `actor`, about `tenant`'s data.
+    pub(crate) async fn note(
+        &self,
+        actor: &str,
+        tenant: Option<&str>,
+        action: &str,
+        object: Option<&str>,
+        result: &str,
+    ) -> Result<Recorded, ApiError> {
+        self.record(Record {
+            at_ms: now_ms(),
+            actor: actor.to_owned(),
+            tenant: tenant.map(str::to_owned),
+            action: action.to_owned(),
+            object: object.map(str::to_owned),
+            source: None,
+            result: result.to_owned(),
+        })
+        .await
+    }
+
+    /// Stores checkpoints over the log and every trail that grew: on stopping.
+    pub(crate) async fn checkpoint(&self) -> Result<(), ApiError> {
+        let mut state = self.state.lock().await;
+        if state.since_checkpoint == 0 {
+            return Ok(());
+        }
+        self.checkpoint_locked(&mut state)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn checkpoint_locked(&self, state: &mut Chained) -> Result<(), StoreError> {
+        let Some(chain) = &state.chain else {
+            return Ok(());
+        };
+        let sign = |tenant: Option<&str>| {
+            chain
+                .checkpoint(&self.signing, tenant, false)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        self.store
+            .append_audit_checkpoint(None, chain.position().0, &sign(None)?)
+            .await?;
+        for tenant in &state.touched {
+            self.store
+                .append_audit_checkpoint(
+                    Some(tenant),
+                    chain.trail_position(tenant),
+                    &sign(Some(tenant))?,
+                )
+                .await?;
+        }
+        state.since_checkpoint = 0;
+        state.touched.clear();
+        Ok(())
+    }
+
+    /// The export of the whole log (`tenant` None) or of one tenant's trail, sealed.
+    pub(crate) async fn export(&self, tenant: Option<&str>) -> Result<String, ApiError> {
+        let state = self.state.lock().await;
+        let chain = state.chain.as_ref().ok_or(ApiError::AuditUnavailable)?;
+        let lines = self.store.audit_export_lines(tenant).await?;
+        let seal = chain
+            .checkpoint(&self.signing, tenant, true)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut text = String::with_capacity(
+            lines.iter().map(|l| l.len() + 1).sum::<usize>() + seal.len() + 1,
+        );
+        for line in lines.iter().chain(std::iter::once(&seal)) {
+            text.push_str(line);
+            text.push('\n');
+        }
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+async fn resume(store: &Store) -> Result<Chain, StoreError> {
+    let heads = store.audit_heads().await?;
+    Chain::resume(
+        heads.last.as_deref(),
+        heads.trails.iter().map(String::as_str),
+    )
+    .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn unavailable(error: StoreError) -> ApiError {
+    tracing::error!(%error, "the audit log cannot be written");
+    ApiError::AuditUnavailable
+}

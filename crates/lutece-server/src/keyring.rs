@@ -1,0 +1,220 @@
+//! The key hierarchy. The operator's root key (from a file or the environment) seals each
+//! tenant's keys, which the store keeps only sealed; a tenant's active key seals the fresh data
+//! key of each object it stores (in the object's header, by `lutece-vault`'s stream). The root
+//! key also seals the audit log's signing key. Destroying a tenant key overwrites its sealed
+//! copy: every object it sealed is unreadable from then on.
+
+use crate::error::ApiError;
+use crate::state::now_ms;
+use ed25519_dalek::SigningKey;
+use lutece_store::{EncryptionKeyRow, Store, StoreError};
+use lutece_vault::{Key, unwrap, wrap};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Where the root key comes from: `LUTECE_ROOT_KEY` (64 hex digits) or a file holding them.
+#[derive(Debug, Clone)]
+pub enum RootKey {
+    /// The key itself, hex (from the environment).
+    Hex(String),
+    /// A file holding the hex; made, readable by its owner only, if it does not exist.
+    File(std::path::PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("the root key {0}")]
+    Root(String),
+    #[error(
+        "the root key does not open this data directory's keys: it is not the key they were sealed with"
+    )]
+    WrongRoot,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Tenant keys, sealed under the root key.
+pub(crate) struct Keyring {
+    root: Key,
+    store: Store,
+    /// Held while a tenant's first key is made, so that two uploads make one.
+    making: tokio::sync::Mutex<()>,
+}
+
+const CHECK: &str = "root_key_check";
+const AUDIT_KEY: &str = "audit_signing_key";
+
+impl Keyring {
+    /// Reads the root key and checks it against the one this store was sealed with (the first
+    /// start records a check value).
+    pub(crate) async fn open(source: &RootKey, store: Store) -> Result<Keyring, KeyringError> {
+        let root = read_root(source)?;
+        match store.meta(CHECK).await? {
+            Some(check) => {
+                let sealed = hex::decode(check).map_err(|_| KeyringError::WrongRoot)?;
+                unwrap(&root, &sealed, CHECK.as_bytes()).map_err(|_| KeyringError::WrongRoot)?;
+            }
+            None => {
+                let probe = Key::generate().map_err(|e| KeyringError::Root(e.to_string()))?;
+                let sealed = wrap(&root, &probe, CHECK.as_bytes())
+                    .map_err(|e| KeyringError::Root(e.to_string()))?;
+                store.set_meta(CHECK, &hex::encode(sealed)).await?;
+            }
+        }
+        Ok(Keyring {
+            root,
+            store,
+            making: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The audit log's Ed25519 key, made and sealed on first use.
+    pub(crate) async fn audit_signing_key(&self) -> Result<SigningKey, KeyringError> {
+        let seed = match self.store.meta(AUDIT_KEY).await? {
+            Some(sealed) => {
+                let sealed = hex::decode(sealed).map_err(|_| KeyringError::WrongRoot)?;
+                unwrap(&self.root, &sealed, AUDIT_KEY.as_bytes())
+                    .map_err(|_| KeyringError::WrongRoot)?
+            }
+            None => {
+                let seed = Key::generate().map_err(|e| KeyringError::Root(e.to_string()))?;
+                let sealed = wrap(&self.root, &seed, AUDIT_KEY.as_bytes())
+                    .map_err(|e| KeyringError::Root(e.to_string()))?;
+                self.store.set_meta(AUDIT_KEY, &hex::encode(sealed)).await?;
+                seed
+            }
+        };
+        Ok(SigningKey::from_bytes(seed.expose()))
+    }
+
+    /// The tenant's key that seals new data, made if it has none.
+    pub(crate) async fn active(&self, tenant_id: &str) -> Result<(String, Key), ApiError> {
+        let _making = self.making.lock().await;
+        let newest = self
+            .store
+            .encryption_keys(tenant_id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|k| k.destroyed_at.is_none());
+        let row = match newest {
+            Some(row) => row,
+            None => self.add(tenant_id, None).await?,
+        };
+        let key = self.unseal(&row)?;
+        Ok((row.id, key))
+    }
+
+    /// A new key for the tenant, made here (`material` None) or brought by it; it seals new
+    /// data from now on.
+    pub(crate) async fn add(
+        &self,
+        tenant_id: &str,
+        material: Option<Key>,
+    ) -> Result<EncryptionKeyRow, ApiError> {
+        let id = crate::auth::new_id("ek")?;
+        let (kind, fingerprint, key) = match material {
+            Some(key) => {
+                let digest = hex::encode(Sha256::digest(key.expose()));
+                ("customer", Some(digest[..16].to_owned()), key)
+            }
+            None => (
+                "managed",
+                None,
+                Key::generate().map_err(|e| ApiError::Internal(e.to_string()))?,
+            ),
+        };
+        let sealed =
+            wrap(&self.root, &key, &purpose(&id)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let row = EncryptionKeyRow {
+            id,
+            tenant_id: tenant_id.to_owned(),
+            kind: kind.to_owned(),
+            wrapped: Some(sealed.to_vec()),
+            fingerprint,
+            created_at: now_ms(),
+            destroyed_at: None,
+            objects: 0,
+        };
+        self.store.insert_encryption_key(&row).await?;
+        Ok(row)
+    }
+
+    /// The key `key_id` of `tenant_id`, to open an object it sealed; gone for good once
+    /// destroyed.
+    pub(crate) async fn get(&self, tenant_id: &str, key_id: &str) -> Result<Key, ApiError> {
+        let row = self
+            .store
+            .encryption_key(key_id)
+            .await?
+            .filter(|row| row.tenant_id == tenant_id)
+            .ok_or_else(|| {
+                ApiError::Gone(format!(
+                    "the key {key_id} that sealed this data does not exist"
+                ))
+            })?;
+        self.unseal(&row)
+    }
+
+    fn unseal(&self, row: &EncryptionKeyRow) -> Result<Key, ApiError> {
+        let Some(sealed) = &row.wrapped else {
+            return Err(ApiError::Gone(format!(
+                "the key {} that sealed this data was destroyed: it can never be read again",
+                row.id
+            )));
+        };
+        unwrap(&self.root, sealed, &purpose(&row.id))
+            .map_err(|_| ApiError::Internal(format!("the key {} does not open", row.id)))
+    }
+}
+
+/// What a tenant key's seal is bound to: its id, so a sealed key cannot pass for another.
+fn purpose(key_id: &str) -> Vec<u8> {
+    format!("lutece tenant key {key_id}").into_bytes()
+}
+
+fn read_root(source: &RootKey) -> Result<Key, KeyringError> {
+    let text = match source {
+        RootKey::Hex(text) => text.clone(),
+        RootKey::File(path) => read_or_make(path)?,
+    };
+    let bytes = hex::decode(text.trim())
+        .map_err(|_| KeyringError::Root("must be 64 hex digits (256 bits)".into()))?;
+    Key::from_bytes(&bytes)
+        .map_err(|_| KeyringError::Root("must be 64 hex digits (256 bits)".into()))
+}
+
+fn read_or_make(path: &Path) -> Result<String, KeyringError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Key::generate().map_err(|e| KeyringError::Root(e.to_string()))?;
+            let text = hex::encode(key.expose());
+            write_private(path, &text).map_err(|e| {
+                KeyringError::Root(format!("file {} cannot be made: {e}", path.display()))
+            })?;
+            tracing::info!(path = %path.display(), "made a new root key; keep a copy apart from the data");
+            Ok(text)
+        }
+        Err(e) => Err(KeyringError::Root(format!(
+            "file {} cannot be read: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes a file only its owner can read, whole or not at all.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let partial = path.with_extension("partial");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&partial)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)
+}
