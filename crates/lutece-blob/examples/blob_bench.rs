@@ -13,7 +13,7 @@ use lutece_vault::Key;
 use lutece_vault::stream::{DEFAULT_CHUNK_LOG2, Decryptor, Encryptor, Header};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -88,9 +88,7 @@ async fn main() {
         durability,
     )
     .expect("blobs");
-    let plain = LocalFileSystem::new_with_prefix(args.dir.join("blobs"))
-        .expect("plain store")
-        .with_fsync(args.fsync);
+    let plain = LocalFileSystem::new_with_prefix(args.dir.join("blobs")).expect("plain store");
     let key = Key::generate().expect("key");
     let anywhere = ResidencyPolicy::anywhere();
 
@@ -258,6 +256,7 @@ async fn plain_figures(
         .put(&path, PutPayload::from_iter(pieces.iter().cloned()))
         .await
         .expect("put");
+    sync_in_place(args, &path);
     record("write: object_store put (one payload)", started);
     plain.delete(&path).await.expect("delete");
 
@@ -274,6 +273,7 @@ async fn plain_figures(
         writer.put(p);
     }
     writer.finish().await.expect("finish");
+    sync_in_place(args, &path);
     record("write: object_store multipart (streamed)", started);
 
     let started = Instant::now();
@@ -297,6 +297,18 @@ async fn plain_figures(
     record("read: object_store get (streamed)", started);
     assert_eq!(n, size);
     plain.delete(&path).await.expect("delete");
+}
+
+/// With `--fsync`, syncs the object at `path` and its directory, as a synced put of lutece-blob
+/// does (object_store 0.12 has no option for it).
+fn sync_in_place(args: &Args, path: &Path) {
+    if args.fsync {
+        let file = args.dir.join("blobs").join(path.as_ref());
+        for at in [file.as_path(), file.parent().expect("a directory")] {
+            let synced = std::fs::File::open(at).and_then(|f| f.sync_all());
+            synced.expect("sync");
+        }
+    }
 }
 
 /// Writes dirty pages out before a write is timed, so that no earlier write's writeback runs

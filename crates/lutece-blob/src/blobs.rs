@@ -1,18 +1,15 @@
-//! The stores behind the locations, and what can be done with an object in one.
+//! The locations with their stores, and what can be done with an object in one.
 
-use crate::location::create_dir;
 use crate::read::{self, PlaintextStream};
-use crate::{BlobError, Location, Locations, blocking, write};
+use crate::stores::{self, Store};
+use crate::{BlobError, Location, Locations, blocking, store_error, write};
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use lutece_core::residency::ResidencyPolicy;
 use lutece_vault::Key;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use std::fmt::Display;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// The locations and a store for each.
@@ -22,10 +19,11 @@ pub struct Blobs {
     stores: Vec<Store>,
 }
 
-/// Whether a put waits for its object to reach the disk before it returns.
+/// Whether a put to a local location waits for its object to reach the disk before it returns
+/// (an S3-compatible store acknowledges an upload once it is durable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// fsync the object and its directory before a put returns: an object acknowledged
+    /// fsync the object and its directories before a put returns: an object acknowledged
     /// survives a power cut (the default of a server, whose database syncs too).
     Synced,
     /// Leave writes in the page cache (tests, benchmarks, scratch data).
@@ -51,27 +49,28 @@ pub struct ObjectInfo {
     pub stored_bytes: u64,
 }
 
-#[derive(Debug)]
-struct Store {
-    store: Arc<dyn ObjectStore>,
-    /// The directory of a local location: where [`Blobs::sweep_staging`] looks.
-    dir: PathBuf,
-}
-
 impl Blobs {
-    /// Opens a store for every location, creating the directories of local ones.
+    /// Opens a store for every location, creating the directories of local ones and
+    /// configuring S3 ones from the process's `AWS_*` environment variables (see
+    /// [`Locations::parse`]). Nothing is sent to an S3-compatible store yet: a bucket that does
+    /// not exist or refuses the credentials fails the first operation on it.
     pub fn new(locations: Locations, durability: Durability) -> Result<Blobs, BlobError> {
-        let mut stores = Vec::with_capacity(locations.list().len());
-        for location in locations.list() {
-            let dir = location.local_dir()?;
-            create_dir(&dir)?;
-            let store = LocalFileSystem::new_with_prefix(&dir)?
-                .with_fsync(durability == Durability::Synced);
-            stores.push(Store {
-                store: Arc::new(store),
-                dir,
-            });
-        }
+        Blobs::with_env(locations, durability, stores::aws_env())
+    }
+
+    /// [`Blobs::new`], with S3 locations configured from the `AWS_*` variables of `env` in
+    /// place of the process's environment (tests; a configuration read from elsewhere).
+    pub fn with_env(
+        locations: Locations,
+        durability: Durability,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Blobs, BlobError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let stores = locations
+            .list()
+            .iter()
+            .map(|location| Store::open(location, durability, &env))
+            .collect::<Result<_, _>>()?;
         Ok(Blobs { locations, stores })
     }
 
@@ -86,8 +85,9 @@ impl Blobs {
     /// Refuses with [`BlobError::Residency`] before reading or writing anything when `policy`
     /// does not allow the location's jurisdiction. The object becomes visible whole once every
     /// part is written; if the stream fails or anything else does, the upload is aborted and
-    /// nothing appears at `path` (a process killed meanwhile leaves a staging file that
-    /// [`Blobs::sweep_staging`] removes).
+    /// nothing appears at `path` (a process killed meanwhile leaves, in a local location, a
+    /// staging file that [`Blobs::sweep_staging`] removes; in a bucket, an upload never
+    /// completed, which is never listed).
     #[tracing::instrument(skip_all, fields(%location, %path, %key_id))]
     pub async fn put<S, E>(
         &self,
@@ -111,8 +111,17 @@ impl Blobs {
             });
         }
         let object = object_path(path)?;
-        let stored =
-            write::put(store.store.as_ref(), &object, key_id, tenant_key, plaintext).await?;
+        let name = &place.name;
+        let stored = write::put(
+            store.store.as_ref(),
+            name,
+            &object,
+            key_id,
+            tenant_key,
+            plaintext,
+        )
+        .await?;
+        store.sync(name, &object).await?;
         tracing::debug!(
             plaintext_bytes = stored.plaintext_bytes,
             stored_bytes = stored.stored_bytes,
@@ -141,26 +150,26 @@ impl Blobs {
     {
         let (place, store) = self.find(location)?;
         let object = object_path(path)?;
-        read::open(store.store.as_ref(), &object, key)
+        read::open(store.store.as_ref(), &place.name, &object, key)
             .await
             .map_err(|e| not_found(e, place, path))
     }
 
     /// Deletes the object at `path` in `location`; deleting what is not there is not an error.
     pub async fn delete(&self, location: &str, path: &str) -> Result<(), BlobError> {
-        let (_, store) = self.find(location)?;
+        let (place, store) = self.find(location)?;
         match store.store.delete(&object_path(path)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(store_error(&place.name)(e)),
         }
     }
 
     /// Every object under `prefix` (whole path segments: `a/b` holds `a/b/c`, not `a/bc`; empty
     /// for all) in `location`, in no particular order. Staging files are not objects.
     pub async fn list(&self, location: &str, prefix: &str) -> Result<Vec<ObjectInfo>, BlobError> {
-        let (_, store) = self.find(location)?;
+        let (place, store) = self.find(location)?;
         let prefix = parse_path(prefix)?;
-        let prefix = (!prefix.is_root()).then_some(prefix);
+        let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
         store
             .store
             .list(prefix.as_ref())
@@ -170,7 +179,7 @@ impl Blobs {
             })
             .try_collect()
             .await
-            .map_err(BlobError::from)
+            .map_err(store_error(&place.name))
     }
 
     /// Removes the staging files that uploads left behind in local locations when their process
@@ -180,15 +189,20 @@ impl Blobs {
     /// A staging file is named after its object with `#` and digits appended (`a/b#1`), a name
     /// no object can have. Pass `Duration::ZERO` when no other process writes to these
     /// directories; otherwise the age keeps a live upload of another server safe.
+    ///
+    /// A bucket has nothing to sweep here: the parts of an upload never completed are never
+    /// listed nor read, and object_store cannot list such uploads. The store keeps (and bills)
+    /// them until a lifecycle rule on the bucket, "abort incomplete multipart uploads" after a
+    /// day or so, reclaims them: give every bucket one.
     pub async fn sweep_staging(&self, older_than: Duration) -> Result<u64, BlobError> {
-        let dirs: Vec<PathBuf> = self.stores.iter().map(|s| s.dir.clone()).collect();
+        let dirs: Vec<PathBuf> = self.stores.iter().filter_map(Store::staging_dir).collect();
         let removed = blocking(move || {
             let before = SystemTime::now()
                 .checked_sub(older_than)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
             let mut removed = 0;
             for dir in dirs {
-                removed += sweep(&dir, before)?;
+                removed += stores::sweep(&dir, before)?;
             }
             Ok(removed)
         })
@@ -212,7 +226,7 @@ impl Blobs {
 /// The path of an object: not empty, no empty, `.` or `..` segment.
 fn object_path(path: &str) -> Result<Path, BlobError> {
     let parsed = parse_path(path)?;
-    if parsed.is_root() {
+    if parsed.as_ref().is_empty() {
         return Err(BlobError::BadPath {
             path: path.to_owned(),
             reason: "it is empty".to_owned(),
@@ -230,7 +244,10 @@ fn parse_path(path: &str) -> Result<Path, BlobError> {
 
 fn not_found(error: BlobError, location: &Location, path: &str) -> BlobError {
     match error {
-        BlobError::Store(object_store::Error::NotFound { .. }) => BlobError::NotFound {
+        BlobError::Store {
+            source: object_store::Error::NotFound { .. },
+            ..
+        } => BlobError::NotFound {
             location: location.name.clone(),
             path: path.to_owned(),
         },
@@ -238,56 +255,9 @@ fn not_found(error: BlobError, location: &Location, path: &str) -> BlobError {
     }
 }
 
-/// Removes staging files under `dir` last modified before `before`; follows no symlink.
-fn sweep(dir: &std::path::Path, before: SystemTime) -> Result<u64, BlobError> {
-    let io = |context: String| move |source| BlobError::Io { context, source };
-    let mut removed = 0;
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io(format!("read {}", dir.display()))(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(io(format!("read {}", dir.display())))?;
-        let path = entry.path();
-        let kind = entry
-            .file_type()
-            .map_err(io(format!("inspect {}", path.display())))?;
-        if kind.is_dir() {
-            removed += sweep(&path, before)?;
-        } else if kind.is_file() && is_staging(&entry.file_name().to_string_lossy()) {
-            let modified = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .map_err(io(format!("inspect {}", path.display())))?;
-            if modified <= before {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => removed += 1,
-                    // Its upload completed or aborted meanwhile.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io(format!("remove {}", path.display()))(e)),
-                }
-            }
-        }
-    }
-    Ok(removed)
-}
-
-/// Whether a file name is object_store's staging name for an upload: `NAME#DIGITS`.
-fn is_staging(name: &str) -> bool {
-    name.rsplit_once('#')
-        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn staging_names_are_told_apart() {
-        assert!(is_staging("file-abc#1") && is_staging("x#42"));
-        assert!(!is_staging("file-abc") && !is_staging("x#") && !is_staging("x#1a"));
-    }
 
     #[test]
     fn object_paths_are_checked() {

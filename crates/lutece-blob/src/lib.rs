@@ -2,7 +2,8 @@
 //! [`object_store`], in named [`Locations`] that each sit in one jurisdiction.
 //!
 //! - [`Locations`]: where objects may be stored, parsed from a spec such as
-//!   `local=file:///srv/lutece/blobs@FR,paris-2=file:///mnt/p2@FR`;
+//!   `local=file:///srv/lutece/blobs@FR,paris-2=s3://lutece-p2/blobs@FR`: directories of this
+//!   machine, or buckets of S3-compatible stores;
 //! - [`Blobs`]: the stores behind them. [`Blobs::put`] refuses a location the tenant's
 //!   residency policy does not allow, then encrypts the stream (a fresh data key per object,
 //!   wrapped by the tenant's key: [`lutece_vault::stream`]) and writes it as a multipart upload
@@ -14,14 +15,14 @@
 //! an open about four batches (the block read ahead, the batch being decrypted, the plaintext
 //! handed out).
 //!
-//! Only local filesystem locations (`file://`) are built in: object_store's S3 client would
-//! bring a second major version of reqwest and a second TLS crypto provider (aws-lc-rs) beside
-//! the workspace's reqwest 0.12 and ring.
+//! object_store is held at 0.12: its S3 client uses the workspace's reqwest 0.12 and ring,
+//! where later versions bring reqwest 0.13 and a second TLS crypto provider (aws-lc-rs).
 
 mod batch;
 mod blobs;
 mod location;
 mod read;
+mod stores;
 mod write;
 
 pub use blobs::{Blobs, Durability, ObjectInfo, Stored};
@@ -71,8 +72,14 @@ pub enum BlobError {
     /// changed, truncated or not written by lutece.
     #[error("encrypted object: {0}")]
     Crypto(#[from] StreamError),
-    #[error("storage: {0}")]
-    Store(#[from] object_store::Error),
+    /// The store behind a location failed (a disk, or an S3-compatible service that refused or
+    /// could not be reached). The message names the location, and never holds credentials:
+    /// they travel in headers, signed, and object_store does not show them.
+    #[error("storage location {location}: {source}")]
+    Store {
+        location: String,
+        source: object_store::Error,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -81,6 +88,14 @@ pub enum BlobError {
     /// A blocking task (cipher or file IO) was cancelled or panicked.
     #[error("a background task failed: {0}")]
     Task(String),
+}
+
+/// Turns an error of the store behind `location` into a [`BlobError::Store`] that names it.
+fn store_error(location: &str) -> impl Fn(object_store::Error) -> BlobError + '_ {
+    move |source| BlobError::Store {
+        location: location.to_owned(),
+        source,
+    }
 }
 
 /// Runs `work` on tokio's blocking threads.

@@ -2,14 +2,14 @@
 //! blocking threads. A local file is read in large blocks rather than object_store's 8 KiB.
 
 use crate::batch::Batches;
-use crate::{BATCH, BlobError, blocking, joined};
+use crate::{BATCH, BlobError, blocking, joined, store_error};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use lutece_vault::Key;
 use lutece_vault::stream::{DEFAULT_CHUNK_LOG2, Decryptor, Header, StreamError};
 use object_store::path::Path;
-use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt};
+use object_store::{GetResultPayload, ObjectStore};
 use std::fmt::Display;
 use std::io::Read;
 use std::pin::Pin;
@@ -35,10 +35,11 @@ impl std::fmt::Debug for PlaintextStream {
     }
 }
 
-/// Reads the header of the object at `path`, gets its key from `key`, and returns the stream of
-/// its plaintext.
+/// Reads the header of the object at `path` in the store of `location`, gets its key from
+/// `key`, and returns the stream of its plaintext.
 pub(crate) async fn open<F, E>(
     store: &dyn ObjectStore,
+    location: &str,
     path: &Path,
     key: F,
 ) -> Result<PlaintextStream, BlobError>
@@ -46,9 +47,13 @@ where
     F: FnOnce(&str) -> Result<Key, E>,
     E: Display,
 {
-    let mut source: Source = match store.get(path).await?.payload {
+    let got = store.get(path).await.map_err(store_error(location))?;
+    let mut source: Source = match got.payload {
         GetResultPayload::File(file, _) => file_source(file),
-        GetResultPayload::Stream(stream) => stream.map_err(BlobError::from).boxed(),
+        GetResultPayload::Stream(stream) => {
+            let location = location.to_owned();
+            stream.map_err(move |e| store_error(&location)(e)).boxed()
+        }
     };
     let (header, rest) = read_header(&mut source).await?;
     let tenant_key = key(&header.key_id).map_err(|e| BlobError::Key(e.to_string()))?;
@@ -201,10 +206,10 @@ mod tests {
                 .chunks(77_777)
                 .map(|c| Ok::<_, Infallible>(Bytes::copy_from_slice(c))),
         );
-        crate::write::put(&store, &path, "k1", &key, pieces)
+        crate::write::put(&store, "memory", &path, "k1", &key, pieces)
             .await
             .unwrap();
-        let opened = open(&store, &path, |id| {
+        let opened = open(&store, "memory", &path, |id| {
             assert_eq!(id, "k1");
             Ok::<_, Infallible>(key.clone())
         });
@@ -220,7 +225,9 @@ mod tests {
             .to_vec();
         stored[2 * BATCH] ^= 1;
         store.put(&path, stored.into()).await.unwrap();
-        let opened = open(&store, &path, |_| Ok::<_, Infallible>(key.clone()));
+        let opened = open(&store, "memory", &path, |_| {
+            Ok::<_, Infallible>(key.clone())
+        });
         let damaged = drain(opened.await.unwrap()).await.unwrap_err();
         assert!(
             matches!(damaged, BlobError::Crypto(StreamError::Chunk(_))),

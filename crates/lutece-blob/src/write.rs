@@ -2,13 +2,13 @@
 //! threads (the two side by side) and handed to a multipart upload, a few parts at a time.
 
 use crate::batch::Batches;
-use crate::{BlobError, PART_SIZE, PARTS_IN_FLIGHT, Stored, blocking, joined};
+use crate::{BlobError, PART_SIZE, PARTS_IN_FLIGHT, Stored, blocking, joined, store_error};
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use lutece_vault::Key;
 use lutece_vault::stream::{DEFAULT_CHUNK_LOG2, Encryptor};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStore, WriteMultipart};
 use sha2::{Digest, Sha256};
 use std::fmt::Display;
 
@@ -16,9 +16,11 @@ const CHUNK: usize = 1 << DEFAULT_CHUNK_LOG2;
 /// Bytes of the tag after each chunk (AES-GCM).
 const TAG: usize = 16;
 
-/// Encrypts `plaintext` into a multipart upload at `path`; aborts the upload on any failure.
+/// Encrypts `plaintext` into a multipart upload at `path` in the store of `location`; aborts
+/// the upload on any failure.
 pub(crate) async fn put<S, E>(
     store: &dyn ObjectStore,
+    location: &str,
     path: &Path,
     key_id: &str,
     key: &Key,
@@ -29,14 +31,37 @@ where
     E: Display,
 {
     let (encryptor, header) = Encryptor::new(key, key_id, DEFAULT_CHUNK_LOG2)?;
-    let upload = store.put_multipart(path).await?;
+    let upload = store
+        .put_multipart(path)
+        .await
+        .map_err(store_error(location))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-    match feed(&mut writer, encryptor, header, &mut plaintext).await {
-        // `finish` aborts the upload itself when it fails.
-        Ok(stored) => writer.finish().await.map(|_| stored).map_err(Into::into),
+    let fed = match feed(&mut writer, location, encryptor, header, &mut plaintext).await {
+        // Every full part written, so that a part that failed is known here, where the upload
+        // can still be aborted (`finish` returns such a failure without aborting).
+        Ok(stored) => writer
+            .wait_for_capacity(0)
+            .await
+            .map(|()| stored)
+            .map_err(store_error(location)),
+        Err(e) => Err(e),
+    };
+    match fed {
+        // `finish` aborts the upload itself when completing it fails; only a failure of its
+        // last part leaves the upload to be dropped (a local staging file is then removed; a
+        // bucket's parts wait for its lifecycle rule, see `Blobs::sweep_staging`).
+        Ok(stored) => writer
+            .finish()
+            .await
+            .map(|_| stored)
+            .map_err(store_error(location)),
         Err(e) => {
             if let Err(abort) = writer.abort().await {
-                tracing::warn!(error = %abort, "could not abort an upload; sweep_staging removes what it left");
+                tracing::warn!(
+                    error = %abort,
+                    "could not abort an upload; what it left is removed by sweep_staging \
+                     (a directory) or the lifecycle rule (a bucket)"
+                );
             }
             Err(e)
         }
@@ -46,6 +71,7 @@ where
 /// Writes the header, then every batch of plaintext sealed, into `writer`.
 async fn feed<S, E>(
     writer: &mut WriteMultipart,
+    location: &str,
     encryptor: Encryptor,
     header: Vec<u8>,
     plaintext: &mut S,
@@ -74,7 +100,10 @@ where
         let (next, sealed) = blocking(move || seal(sealer, &batch, last)).await?;
         encryptor = next;
         stored_bytes += sealed.len() as u64;
-        writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+        writer
+            .wait_for_capacity(PARTS_IN_FLIGHT)
+            .await
+            .map_err(store_error(location))?;
         writer.put(sealed);
     }
     Ok(Stored {

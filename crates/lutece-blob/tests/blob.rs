@@ -1,5 +1,5 @@
-//! Blobs on local directories: round trips, failures that must leave nothing behind, tampering,
-//! keys and residency.
+//! Blobs on local directories, and on S3 buckets (`s3`): round trips, failures that must leave
+//! nothing behind, tampering, keys and residency.
 
 // A panic in a test, helpers included, is a failing test.
 #![allow(clippy::unwrap_used)]
@@ -13,6 +13,10 @@ use sha2::{Digest, Sha256};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+// One test binary: the S3 checks sit beside this file's, sharing its helpers.
+#[path = "blob/s3.rs"]
+mod s3;
 
 /// A directory removed when dropped.
 struct TempDir(PathBuf);
@@ -524,5 +528,19 @@ fn a_local_location_makes_its_directory() {
         ("local", "FR")
     );
     assert!(local.url.starts_with("file:///") && local.url.ends_with("/a/b"));
-    Blobs::new(locations, Durability::Synced).unwrap();
+    // A synced put syncs the file and the directories it made.
+    let blobs = Blobs::new(locations, Durability::Synced).unwrap();
+    let key = Key::generate().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (content, anywhere) = (data(100_000, 7), policy(&[]));
+    let put = blobs.put(
+        "local",
+        "acme/deep/file",
+        &anywhere,
+        "k",
+        &key,
+        pieces(&content, 4096),
+    );
+    assert_eq!(runtime.block_on(put).unwrap().plaintext_bytes, 100_000);
+    assert!(inner.join("acme/deep/file").is_file());
 }

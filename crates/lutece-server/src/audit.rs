@@ -65,28 +65,28 @@ impl Auditor {
     /// Records what happened. On error nothing was recorded, and the caller must not act.
     pub(crate) async fn record(&self, record: Record) -> Result<Recorded, ApiError> {
         let mut state = self.state.lock().await;
-        let chain = match state.chain.take() {
+        // Taken out while it changes: if anything below fails, or this call is dropped, the
+        // next record reads the chain back from the store, which alone knows what was stored.
+        let mut chain = match state.chain.take() {
             Some(chain) => chain,
             None => resume(&self.store).await.map_err(unavailable)?,
         };
-        let mut next = chain.clone();
-        let line = next
+        let line = chain
             .append(&record)
             .map_err(|_| ApiError::AuditUnavailable)?;
-        let (seq, hash) = next.position();
-        let tseq = record.tenant.as_deref().map(|t| next.trail_position(t));
+        let (seq, hash) = chain.position();
+        let tseq = record.tenant.as_deref().map(|t| chain.trail_position(t));
         let stored = AuditLine {
             seq,
             tenant_id: record.tenant.clone(),
             tseq,
             line,
         };
-        if let Err(error) = self.store.append_audit(&stored).await {
-            // The chain stays as it was; the next record tries again from there.
-            state.chain = Some(chain);
-            return Err(unavailable(error));
-        }
-        state.chain = Some(next);
+        self.store
+            .append_audit(&stored)
+            .await
+            .map_err(unavailable)?;
+        state.chain = Some(chain);
         state.since_checkpoint += 1;
         if let Some(tenant) = record.tenant {
             state.touched.insert(tenant);
@@ -157,17 +157,24 @@ impl Auditor {
         Ok(())
     }
 
-    /// The export of the whole log (`tenant` None) or of one tenant's trail, sealed.
+    /// The export of the whole log (`tenant` None) or of one tenant's trail, sealed: as it
+    /// stood when the call began. The log is not held while the lines are read.
     pub(crate) async fn export(&self, tenant: Option<&str>) -> Result<String, ApiError> {
-        let state = self.state.lock().await;
-        let chain = state.chain.as_ref().ok_or(ApiError::AuditUnavailable)?;
-        let lines = self.store.audit_export_lines(tenant).await?;
-        let seal = chain
-            .checkpoint(&self.signing, tenant, true)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut text = String::with_capacity(
-            lines.iter().map(|l| l.len() + 1).sum::<usize>() + seal.len() + 1,
-        );
+        let (upto, seal) = {
+            let state = self.state.lock().await;
+            let chain = state.chain.as_ref().ok_or(ApiError::AuditUnavailable)?;
+            let upto = match tenant {
+                None => chain.position().0,
+                Some(t) => chain.trail_position(t),
+            };
+            let seal = chain
+                .checkpoint(&self.signing, tenant, true)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            (upto, seal)
+        };
+        let lines = self.store.audit_export_lines(tenant, upto).await?;
+        let size = lines.iter().map(|l| l.len() + 1).sum::<usize>() + seal.len() + 1;
+        let mut text = String::with_capacity(size);
         for line in lines.iter().chain(std::iter::once(&seal)) {
             text.push_str(line);
             text.push('\n');

@@ -281,6 +281,17 @@ pub struct LocalControl {
 }
 
 impl LocalControl {
+    /// Records in the audit log something this process does on the operator's behalf outside
+    /// any request (such as fetching the default models from a package index); an error means
+    /// it was not recorded, and must not be done.
+    pub async fn record(&self, action: &str, object: &str, result: &str) -> Result<(), ApiError> {
+        self.state
+            .audit
+            .note("operator", None, action, Some(object), result)
+            .await
+            .map(drop)
+    }
+
     /// Deploys a model of the platform to every tenant (one replica reserving `replica`, in
     /// the operator's tenant), once per data directory: a deployment the operator deletes
     /// stays deleted.

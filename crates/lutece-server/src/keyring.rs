@@ -11,14 +11,26 @@ use lutece_store::{EncryptionKeyRow, Store, StoreError};
 use lutece_vault::{Key, unwrap, wrap};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use zeroize::Zeroizing;
 
 /// Where the root key comes from: `LUTECE_ROOT_KEY` (64 hex digits) or a file holding them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum RootKey {
     /// The key itself, hex (from the environment).
     Hex(String),
-    /// A file holding the hex; made, readable by its owner only, if it does not exist.
+    /// A file holding the hex; made, readable by its owner only, if it does not exist and the
+    /// data directory is new.
     File(std::path::PathBuf),
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootKey::Hex(_) => f.write_str("RootKey::Hex(…)"),
+            RootKey::File(path) => f.debug_tuple("RootKey::File").field(path).finish(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +60,11 @@ impl Keyring {
     /// Reads the root key and checks it against the one this store was sealed with (the first
     /// start records a check value).
     pub(crate) async fn open(source: &RootKey, store: Store) -> Result<Keyring, KeyringError> {
-        let root = read_root(source)?;
-        match store.meta(CHECK).await? {
+        let check = store.meta(CHECK).await?;
+        // A missing key file is made only for a new data directory: for one whose keys are
+        // sealed already, a new key would open nothing.
+        let root = read_root(source, check.is_none())?;
+        match check {
             Some(check) => {
                 let sealed = hex::decode(check).map_err(|_| KeyringError::WrongRoot)?;
                 unwrap(&root, &sealed, CHECK.as_bytes()).map_err(|_| KeyringError::WrongRoot)?;
@@ -87,16 +102,23 @@ impl Keyring {
         Ok(SigningKey::from_bytes(seed.expose()))
     }
 
-    /// The tenant's key that seals new data, made if it has none.
+    /// The tenant's key that seals new data, made if it has none. A tenant whose newest key is
+    /// one it brought and revoked stores nothing until it brings or rotates to another: its
+    /// data is not sealed under a key it did not choose.
     pub(crate) async fn active(&self, tenant_id: &str) -> Result<(String, Key), ApiError> {
         let _making = self.making.lock().await;
-        let newest = self
-            .store
-            .encryption_keys(tenant_id)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|k| k.destroyed_at.is_none());
+        let keys = self.store.encryption_keys(tenant_id).await?;
+        if let Some(revoked) = keys
+            .last()
+            .filter(|k| k.kind == "customer" && k.destroyed_at.is_some())
+        {
+            return Err(ApiError::Forbidden(format!(
+                "the tenant's own key {} was revoked; bring another (or rotate to a managed \
+                 key) before storing data",
+                revoked.id
+            )));
+        }
+        let newest = keys.into_iter().rev().find(|k| k.destroyed_at.is_none());
         let row = match newest {
             Some(row) => row,
             None => self.add(tenant_id, None).await?,
@@ -173,20 +195,26 @@ fn purpose(key_id: &str) -> Vec<u8> {
     format!("lutece tenant key {key_id}").into_bytes()
 }
 
-fn read_root(source: &RootKey) -> Result<Key, KeyringError> {
-    let text = match source {
+fn read_root(source: &RootKey, may_make: bool) -> Result<Key, KeyringError> {
+    let text = Zeroizing::new(match source {
         RootKey::Hex(text) => text.clone(),
-        RootKey::File(path) => read_or_make(path)?,
-    };
-    let bytes = hex::decode(text.trim())
-        .map_err(|_| KeyringError::Root("must be 64 hex digits (256 bits)".into()))?;
-    Key::from_bytes(&bytes)
-        .map_err(|_| KeyringError::Root("must be 64 hex digits (256 bits)".into()))
+        RootKey::File(path) => read_or_make(path, may_make)?,
+    });
+    let unusable = || KeyringError::Root("must be 64 hex digits (256 bits)".into());
+    let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| unusable())?);
+    Key::from_bytes(&bytes).map_err(|_| unusable())
 }
 
-fn read_or_make(path: &Path) -> Result<String, KeyringError> {
+fn read_or_make(path: &Path, may_make: bool) -> Result<String, KeyringError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !may_make => {
+            Err(KeyringError::Root(format!(
+                "file {} does not exist, and this data directory's keys are sealed under a root \
+                 key: give the file that holds it",
+                path.display()
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Key::generate().map_err(|e| KeyringError::Root(e.to_string()))?;
             let text = hex::encode(key.expose());

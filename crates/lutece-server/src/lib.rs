@@ -183,11 +183,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     })?;
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
     let meter = Arc::new(metering::TokenMeter::load(&state.store).await?);
-    let app = router(state.clone()).merge(gateway::router(
-        &state,
-        Arc::clone(&routes),
-        Arc::clone(&meter),
-    ));
+    // The gateway's failed authentications are recorded too (its calls change nothing).
+    let gateway = gateway::router(&state, Arc::clone(&routes), Arc::clone(&meter)).layer(
+        axum::middleware::from_fn_with_state(state.clone(), audit::audit_requests),
+    );
+    let app = router(state.clone()).merge(gateway);
     // Every accepted connection without Nagle's delay: streamed tokens leave at once.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
@@ -282,9 +282,34 @@ async fn open_blobs(
         .sweep_staging(std::time::Duration::ZERO)
         .await
         .map_err(storage)?;
+    let data_dir =
+        std::fs::canonicalize(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
     for location in blobs.locations().list() {
-        for object in blobs.list(&location.name, "").await.map_err(storage)? {
-            let id = object.path.rsplit('/').next().unwrap_or_default();
+        if let Some(dir) = location.url.strip_prefix("file://") {
+            if data_dir.starts_with(dir) {
+                return Err(StartError::Storage(format!(
+                    "the storage location {} ({dir}) holds the data directory {}: give it a directory of its own",
+                    location.name,
+                    data_dir.display()
+                )));
+            }
+        }
+        // What an upload or a deletion cut short left: objects where a file's would be, whose
+        // file is not recorded. Nothing else in a location is touched.
+        let objects = match blobs.list(&location.name, "").await {
+            Ok(objects) => objects,
+            Err(error) => {
+                tracing::warn!(location = %location.name, %error, "cannot list the location to sweep it");
+                continue;
+            }
+        };
+        for object in objects {
+            let Some(id) = file_object_id(&object.path) else {
+                continue;
+            };
             if store.file(id, None).await?.is_none() {
                 tracing::info!(path = %object.path, "removing an object no file names");
                 blobs
@@ -295,6 +320,19 @@ async fn open_blobs(
         }
     }
     Ok(blobs)
+}
+
+/// The file id of an object stored where a file's object is (`ten_…/files/file-<hex>`).
+fn file_object_id(path: &str) -> Option<&str> {
+    let mut parts = path.split('/');
+    let (tenant, files, id) = (parts.next()?, parts.next()?, parts.next()?);
+    let hex = id.strip_prefix("file-")?;
+    let shaped = parts.next().is_none()
+        && tenant.starts_with("ten_")
+        && files == "files"
+        && !hex.is_empty()
+        && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    shaped.then_some(id)
 }
 
 /// Every route of the API.

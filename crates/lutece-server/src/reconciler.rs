@@ -43,15 +43,19 @@ async fn pass(
     let now = now_ms();
     let mut snapshot = build_snapshot(&nodes, &allocations, &queued, now);
     snapshot.tenants = shares(&quotas);
-    // Where each tenant's work may run: its residency policy, as country codes.
+    // Where each tenant's work may run: its residency policy, as country codes. A policy that
+    // cannot be read lets its tenant's work run nowhere rather than anywhere.
     let residency: HashMap<String, Vec<String>> = state
         .store
         .residencies()
         .await?
         .into_iter()
-        .filter_map(|(tenant, allowed)| {
-            let policy = ResidencyPolicy::parse(&allowed).ok()?;
-            Some((tenant, policy.expand()))
+        .map(|(tenant, allowed)| match ResidencyPolicy::parse(&allowed) {
+            Ok(policy) => (tenant, policy.expand()),
+            Err(error) => {
+                tracing::error!(%tenant, %error, "unreadable residency policy: its jobs wait");
+                (tenant, vec!["(unreadable residency policy)".to_owned()])
+            }
         })
         .collect();
     for workload in &mut snapshot.queue {

@@ -65,25 +65,35 @@ impl Store {
     }
 
     /// The export's lines in order, without its sealing checkpoint: the whole log (`tenant_id`
-    /// None) or one tenant's trail, each stored checkpoint of it after the entry it covers.
-    pub async fn audit_export_lines(&self, tenant_id: Option<&str>) -> Result<Vec<String>> {
+    /// None) or one tenant's trail, up to its entry `upto`, each stored checkpoint of it after
+    /// the entry it covers.
+    pub async fn audit_export_lines(
+        &self,
+        tenant_id: Option<&str>,
+        upto: u64,
+    ) -> Result<Vec<String>> {
+        let upto = to_i64(upto)?;
         let entries: Vec<(i64, String)> = match tenant_id {
             None => {
-                sqlx::query_as("SELECT seq, line FROM audit_log ORDER BY seq")
+                sqlx::query_as("SELECT seq, line FROM audit_log WHERE seq <= ? ORDER BY seq")
+                    .bind(upto)
                     .fetch_all(&self.reader)
                     .await?
             }
-            Some(t) => {
-                sqlx::query_as("SELECT tseq, line FROM audit_log WHERE tenant_id = ? ORDER BY tseq")
-                    .bind(t)
-                    .fetch_all(&self.reader)
-                    .await?
-            }
+            Some(t) => sqlx::query_as(
+                "SELECT tseq, line FROM audit_log WHERE tenant_id = ? AND tseq <= ? ORDER BY tseq",
+            )
+            .bind(t)
+            .bind(upto)
+            .fetch_all(&self.reader)
+            .await?,
         };
         let checkpoints: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT after, line FROM audit_checkpoints WHERE tenant_id IS ? ORDER BY after, id",
+            "SELECT after, line FROM audit_checkpoints WHERE tenant_id IS ? AND after <= ? \
+             ORDER BY after, id",
         )
         .bind(tenant_id)
+        .bind(upto)
         .fetch_all(&self.reader)
         .await?;
         let mut lines = Vec::with_capacity(entries.len() + checkpoints.len());

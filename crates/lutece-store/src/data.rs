@@ -367,11 +367,22 @@ impl Store {
     }
 
     /// Copies the write-ahead log into the database and empties it, so that overwritten pages
-    /// (a destroyed key) do not live on in it.
+    /// (a destroyed key) do not live on in it. A reader holding an old snapshot keeps it from
+    /// being emptied: tried again for up to 5 s, then the failure is logged (the change itself
+    /// is committed; the next checkpoint empties the log).
     async fn checkpoint_wal(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await?;
+        for _ in 0..50 {
+            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.writer)
+                .await?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tracing::error!(
+            "the write-ahead log could not be emptied: old pages of a destroyed key stay in it until the next checkpoint"
+        );
         Ok(())
     }
 

@@ -19,6 +19,16 @@ fn telemetry(path: &str) -> bool {
     path == "/api/v1/agent/heartbeat" || path.starts_with("/api/v1/agent/logs/")
 }
 
+/// Inference (`/v1` and `/mistral/v1`): a question to a model changes nothing stored, and is
+/// metered rather than recorded; only a failed authentication is recorded.
+fn inference(path: &str) -> bool {
+    path.starts_with("/mistral/")
+        || matches!(
+            path,
+            "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings" | "/v1/models"
+        )
+}
+
 pub(crate) async fn audit_requests(
     State(state): State<AppState>,
     mut request: Request,
@@ -26,8 +36,10 @@ pub(crate) async fn audit_requests(
 ) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let mutating =
-        !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && !telemetry(&path);
+    let agent = path.starts_with("/api/v1/agent/");
+    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && !telemetry(&path)
+        && !inference(&path);
     let source = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -35,9 +47,7 @@ pub(crate) async fn audit_requests(
     // Who is calling, looked up once here and handed to the handler.
     let (parts, body) = request.into_parts();
     let caller = match bearer(&parts) {
-        Some(_) if !path.starts_with("/api/v1/agent/") => {
-            Caller::authenticate(&parts, &state).await.ok()
-        }
+        Some(_) if !agent && !inference(&path) => Caller::authenticate(&parts, &state).await.ok(),
         _ => None,
     };
     request = Request::from_parts(parts, body);
@@ -46,9 +56,12 @@ pub(crate) async fn audit_requests(
     }
     let actor = match &caller {
         Some(c) => c.key_id.clone(),
-        None if path.starts_with("/api/v1/agent/") => "node".to_owned(),
+        None if agent => "node".to_owned(),
         None => "anonymous".to_owned(),
     };
+    // Every route that changes something wants a key, but the agent protocol's (a node's
+    // credential): a call without a valid key changes nothing, and only its refusal is recorded.
+    let recorded = mutating && (caller.is_some() || agent);
     let tenant = tenant_of(&state, caller.as_ref(), &path).await;
     let record = |result: String| Record {
         at_ms: now_ms(),
@@ -59,7 +72,7 @@ pub(crate) async fn audit_requests(
         source: source.clone(),
         result,
     };
-    if mutating
+    if recorded
         && state
             .audit
             .record(record("started".to_owned()))
@@ -70,7 +83,7 @@ pub(crate) async fn audit_requests(
     }
     let response = next.run(request).await;
     let status = response.status();
-    if mutating || status == StatusCode::UNAUTHORIZED {
+    if recorded || status == StatusCode::UNAUTHORIZED {
         let mut entry = record(outcome(status));
         if status == StatusCode::UNAUTHORIZED {
             entry.action = format!("auth.failed {method} {path}");

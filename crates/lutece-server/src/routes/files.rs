@@ -60,6 +60,12 @@ async fn record_upload(
     while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
         match field.name().unwrap_or_default() {
             "purpose" => purpose = Some(valid_purpose(&small_text(field, "purpose").await?)?),
+            "location" if stored.is_some() => {
+                return Err(ApiError::invalid(
+                    "location",
+                    "the location field must come before the file field",
+                ));
+            }
             "location" => location = Some(small_text(field, "location").await?),
             "file" if stored.is_some() => {
                 return Err(ApiError::invalid("file", "one file per upload"));
@@ -209,7 +215,7 @@ pub(crate) async fn list(
         .files(caller.scope(), query.purpose.as_deref())
         .await?;
     for tenant in others(&caller, &files) {
-        operator_read(&state, &caller, &tenant, "files").await?;
+        operator_acts(&state, &caller, &tenant, "read", "files").await?;
     }
     Ok(Json(FileList {
         object: "list".to_owned(),
@@ -225,7 +231,7 @@ pub(crate) async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<FileObject>, ApiError> {
-    let file = visible_file(&state, &caller, &id).await?;
+    let file = visible_file(&state, &caller, &id, "read").await?;
     Ok(Json(file_object(file)))
 }
 
@@ -237,7 +243,7 @@ pub(crate) async fn content(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let file = visible_file(&state, &caller, &id).await?;
+    let file = visible_file(&state, &caller, &id, "read").await?;
     state
         .audit
         .note(
@@ -284,7 +290,7 @@ pub(crate) async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<FileDeleted>, ApiError> {
-    let file = visible_file(&state, &caller, &id).await?;
+    let file = visible_file(&state, &caller, &id, "delete").await?;
     if !state.store.delete_file(&file.id, caller.scope()).await? {
         return Err(ApiError::NotFound(format!("file {id:?}")));
     }
@@ -303,24 +309,31 @@ pub(crate) async fn delete(
     }))
 }
 
-/// A file the caller may see; an operator's look at another tenant's is recorded in that
-/// tenant's trail.
-async fn visible_file(state: &AppState, caller: &Caller, id: &str) -> Result<FileRow, ApiError> {
+/// A file the caller may see, for `action` (`read`, `delete`); an operator's action on another
+/// tenant's is recorded in that tenant's trail first.
+async fn visible_file(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<FileRow, ApiError> {
     let file = state
         .store
         .file(id, caller.scope())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("file {id:?}")))?;
     if caller.role == Role::Operator && file.tenant_id != caller.tenant_id {
-        operator_read(state, caller, &file.tenant_id, &file.id).await?;
+        operator_acts(state, caller, &file.tenant_id, action, &file.id).await?;
     }
     Ok(file)
 }
 
-async fn operator_read(
+/// Records an operator's `action` on `tenant`'s data in that tenant's trail.
+pub(crate) async fn operator_acts(
     state: &AppState,
     caller: &Caller,
     tenant: &str,
+    action: &str,
     object: &str,
 ) -> Result<(), ApiError> {
     state
@@ -328,7 +341,7 @@ async fn operator_read(
         .note(
             &caller.key_id,
             Some(tenant),
-            "operator.read",
+            &format!("operator.{action}"),
             Some(object),
             "ok",
         )

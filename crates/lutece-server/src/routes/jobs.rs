@@ -115,6 +115,14 @@ pub(crate) async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
+    // An operator's cancel of a tenant's job goes in that tenant's trail first.
+    if caller.role == lutece_api::Role::Operator {
+        let job = visible_job(&state, &caller, &id).await?;
+        if job.spec.tenant_id != caller.tenant_id {
+            super::files::operator_acts(&state, &caller, &job.spec.tenant_id, "cancel", &id)
+                .await?;
+        }
+    }
     let row = state
         .store
         .cancel_job(&id, caller.scope(), now_ms())
@@ -160,16 +168,8 @@ pub(crate) async fn logs(
     let job = visible_job(&state, &caller, &id).await?;
     // A job's output is its tenant's data: an operator's read of it goes in the tenant's trail.
     if caller.role == lutece_api::Role::Operator && job.spec.tenant_id != caller.tenant_id {
-        state
-            .audit
-            .note(
-                &caller.key_id,
-                Some(&job.spec.tenant_id),
-                "operator.read",
-                Some(&format!("{id} output")),
-                "ok",
-            )
-            .await?;
+        let object = format!("{id} output");
+        super::files::operator_acts(&state, &caller, &job.spec.tenant_id, "read", &object).await?;
     }
     let rank = query.rank.unwrap_or(0);
     if rank >= job.spec.nodes {

@@ -99,6 +99,15 @@ pub(crate) async fn destroy_key(
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<EncryptionKey>, ApiError> {
     let tenant = administered(&state, &caller, &name).await?;
+    let not_found = || ApiError::NotFound(format!("encryption key {id:?}"));
+    let key = state
+        .store
+        .encryption_key(&id)
+        .await?
+        .ok_or_else(not_found)?;
+    if key.tenant_id != tenant.id {
+        return Err(not_found());
+    }
     state
         .audit
         .note(
@@ -106,7 +115,7 @@ pub(crate) async fn destroy_key(
             Some(&tenant.id),
             "key.destroy",
             Some(&id),
-            "ok",
+            &format!("ok: {} objects sealed by it", key.objects),
         )
         .await?;
     let row = state

@@ -305,6 +305,9 @@ pub(crate) enum TenantsCommand {
         name: String,
         #[command(flatten)]
         action: KeyAction,
+        /// Confirm --destroy: what the key sealed can never be read again.
+        #[arg(long, requires = "destroy")]
+        yes: bool,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -68,8 +68,9 @@ pub(crate) async fn tenants(command: TenantsCommand) -> Result<i32> {
         TenantsCommand::EncryptionKeys {
             name,
             action,
+            yes,
             client: args,
-        } => return sovereignty::encryption_keys(&name, action, &args).await,
+        } => return sovereignty::encryption_keys(&name, action, yes, &args).await,
         TenantsCommand::Delete {
             name,
             yes,

