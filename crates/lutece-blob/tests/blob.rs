@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 // One test binary: the S3 checks sit beside this file's, sharing its helpers.
+#[path = "blob/moto.rs"]
+mod moto;
 #[path = "blob/s3.rs"]
 mod s3;
 

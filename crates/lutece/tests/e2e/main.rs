@@ -4,16 +4,21 @@
 // Helpers outside #[test] functions unwrap too: a panic anywhere here is a failing test.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod bad_input;
 mod crash;
 mod gang;
 mod inference;
 mod model_sources;
 mod models;
+// moto's S3 server, as lutece-blob's tests run it.
+#[path = "../../../lutece-blob/tests/blob/moto.rs"]
+mod moto;
 mod platform;
 mod quota;
 mod sim;
 mod sovereignty;
+mod storage;
 mod tenancy;
 mod tidy;
 mod tour;
