@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -31,6 +31,9 @@ pub struct Caller {
     pub key_limits: Limits,
     /// Tokens the tenant and the key have used this month, for their budgets.
     pub spent_this_month: SpentThisMonth,
+    /// Where the tenant's requests may be served: country codes of its residency policy;
+    /// empty, anywhere.
+    pub residency: Vec<String>,
 }
 
 impl Caller {
@@ -220,12 +223,23 @@ pub(crate) async fn forward<A: Authenticator>(
             &caller.tenant_id,
             &model,
             &PrefixHashes::of_request(&body, &caller.tenant_id),
+            &caller.residency,
         )
         .map_err(|pick| match pick {
             Pick::Unknown => OpenAiError::model_not_found(&model),
             Pick::NoReplica => OpenAiError::unavailable(format!(
                 "no replica of `{model}` is ready; retry in a few seconds"
             )),
+            Pick::Residency => OpenAiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                format!(
+                    "no replica of `{model}` runs where this tenant's residency policy allows \
+                     ({}); its requests are not sent elsewhere",
+                    caller.residency.join(", ")
+                ),
+            )
+            .with_code("residency"),
         })?;
     let url = format!("{}{}", in_flight.upstream().base_url, uri.path());
     let running = in_flight.upstream().reports_running_usage();

@@ -32,6 +32,8 @@ pub type ModelKey = (Scope, String);
 #[derive(Debug)]
 pub struct Upstream {
     pub base_url: String,
+    /// The ISO country code of the node it runs on, if the node declared one.
+    pub jurisdiction: Option<String>,
     in_flight: AtomicU64,
     running_usage: AtomicBool,
 }
@@ -81,6 +83,8 @@ pub struct Route {
     pub replicas: Vec<String>,
     /// Its replicas are the built-in engine, which reports usage so far in every chunk.
     pub running_usage: bool,
+    /// The jurisdiction of each replica (by base URL) whose node declared one.
+    pub jurisdictions: BTreeMap<String, String>,
 }
 
 /// What happened when asking for a replica.
@@ -90,6 +94,8 @@ pub enum Pick {
     Unknown,
     /// The model is deployed but no replica is healthy now.
     NoReplica,
+    /// Replicas are healthy, but none runs where the caller's requests may be served.
+    Residency,
 }
 
 impl Routes {
@@ -104,6 +110,7 @@ impl Routes {
                 kind,
                 replicas: urls,
                 running_usage,
+                jurisdictions,
             },
         ) in desired
         {
@@ -116,10 +123,16 @@ impl Routes {
                 if replicas.iter().any(|u| u.base_url == url) {
                     continue;
                 }
-                let kept = old.iter().find(|u| u.base_url == url).cloned();
+                let jurisdiction = jurisdictions.get(&url).cloned();
+                // A replica keeps its in-flight count while its URL and its node's country do.
+                let kept = old
+                    .iter()
+                    .find(|u| u.base_url == url && u.jurisdiction == jurisdiction)
+                    .cloned();
                 let upstream = kept.unwrap_or_else(|| {
                     Arc::new(Upstream {
                         base_url: url,
+                        jurisdiction,
                         in_flight: AtomicU64::new(0),
                         running_usage: AtomicBool::new(running_usage),
                     })
@@ -171,26 +184,43 @@ impl Routes {
             .collect()
     }
 
-    /// The replica of `model`, as `tenant` sees it, for a request that begins with `prefix`:
-    /// the one that served the longest part of that prefix last, if it has at most
-    /// [`AFFINITY_SLACK`] more requests in flight than the least busy; else the least busy.
-    pub fn pick(&self, tenant: &str, model: &str, prefix: &PrefixHashes) -> Result<InFlight, Pick> {
+    /// The replica of `model`, as `tenant` sees it, for a request that begins with `prefix`,
+    /// among those in `residency` (country codes; empty: anywhere): the one that served the
+    /// longest part of that prefix last, if it has at most [`AFFINITY_SLACK`] more requests in
+    /// flight than the least busy; else the least busy. A replica on a node of no declared
+    /// jurisdiction serves no caller with a residency policy.
+    pub fn pick(
+        &self,
+        tenant: &str,
+        model: &str,
+        prefix: &PrefixHashes,
+        residency: &[String],
+    ) -> Result<InFlight, Pick> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         let entry = models
             .get(&(Scope::Tenant(tenant.to_owned()), model.to_owned()))
             .or_else(|| models.get(&(Scope::Shared, model.to_owned())))
             .ok_or(Pick::Unknown)?;
+        if entry.replicas.is_empty() {
+            return Err(Pick::NoReplica);
+        }
+        let allowed = |u: &&Arc<Upstream>| {
+            residency.is_empty()
+                || u.jurisdiction
+                    .as_ref()
+                    .is_some_and(|j| residency.contains(j))
+        };
+        let candidates: Vec<&Arc<Upstream>> = entry.replicas.iter().filter(allowed).collect();
         let load = |u: &Upstream| u.in_flight.load(Ordering::Relaxed);
-        let least = entry
-            .replicas
+        let least = *candidates
             .iter()
             .min_by_key(|u| load(u))
-            .ok_or(Pick::NoReplica)?;
-        let chosen = if prefix.0.is_empty() || entry.replicas.len() == 1 {
+            .ok_or(Pick::Residency)?;
+        let chosen = if prefix.0.is_empty() || candidates.len() == 1 {
             least
         } else {
             let mut affinity = entry.affinity.lock().unwrap_or_else(|p| p.into_inner());
-            let replica_at = |url: &str| entry.replicas.iter().find(|u| u.base_url == url);
+            let replica_at = |url: &str| candidates.iter().copied().find(|u| u.base_url == url);
             let holder = affinity
                 .best(prefix, |url| replica_at(url).is_some())
                 .and_then(|(url, _)| replica_at(&url))
@@ -268,6 +298,7 @@ mod tests {
                     kind,
                     replicas: urls.iter().map(|u| (*u).to_owned()).collect(),
                     running_usage: false,
+                    jurisdictions: BTreeMap::new(),
                 };
                 ((scope.clone(), (*name).to_owned()), route)
             })
@@ -282,30 +313,43 @@ mod tests {
     fn the_least_busy_replica_is_picked() {
         let routes = Routes::default();
         let none = PrefixHashes::default();
-        assert_eq!(routes.pick("t", "m", &none).unwrap_err(), Pick::Unknown);
+        assert_eq!(
+            routes.pick("t", "m", &none, &[]).unwrap_err(),
+            Pick::Unknown
+        );
         routes.sync(table(&[(
             Scope::Shared,
             "m",
             &["http://a", "http://b", "http://a"],
         )]));
-        let first = routes.pick("t", "m", &none).unwrap();
-        let second = routes.pick("t", "m", &none).unwrap();
+        let first = routes.pick("t", "m", &none, &[]).unwrap();
+        let second = routes.pick("t", "m", &none, &[]).unwrap();
         assert_ne!(first.upstream().base_url, second.upstream().base_url);
         drop(first);
-        let third = routes.pick("t", "m", &none).unwrap();
+        let third = routes.pick("t", "m", &none, &[]).unwrap();
         assert_eq!(third.upstream().base_url, "http://a");
         // A sync that keeps a replica keeps its count: b still has one request in flight.
         routes.sync(table(&[(Scope::Shared, "m", &["http://b", "http://c"])]));
         assert_eq!(
-            routes.pick("t", "m", &none).unwrap().upstream().base_url,
+            routes
+                .pick("t", "m", &none, &[])
+                .unwrap()
+                .upstream()
+                .base_url,
             "http://c"
         );
         drop((second, third));
         routes.sync(table(&[(Scope::Shared, "m", &[])]));
-        assert_eq!(routes.pick("t", "m", &none).unwrap_err(), Pick::NoReplica);
+        assert_eq!(
+            routes.pick("t", "m", &none, &[]).unwrap_err(),
+            Pick::NoReplica
+        );
         assert!(routes.models("t").is_empty());
         routes.sync(BTreeMap::new());
-        assert_eq!(routes.pick("t", "m", &none).unwrap_err(), Pick::Unknown);
+        assert_eq!(
+            routes.pick("t", "m", &none, &[]).unwrap_err(),
+            Pick::Unknown
+        );
     }
 
     #[test]
@@ -315,20 +359,20 @@ mod tests {
         routes.sync(table(&[(Scope::Shared, "m", replicas)]));
         let shared = PrefixHashes(vec![1, 2, 3]);
         let url = |f: &InFlight| f.upstream().base_url.clone();
-        let home = url(&routes.pick("t", "m", &shared).unwrap());
+        let home = url(&routes.pick("t", "m", &shared, &[]).unwrap());
         // The others are idle, yet the prefix stays home up to AFFINITY_SLACK more requests in
         // flight, whoever asks and however the request goes on after the prefix.
         let longer = PrefixHashes(vec![1, 2, 3, 4]);
         let mut held: Vec<InFlight> = Vec::new();
         for i in 0..=AFFINITY_SLACK {
             let prefix = if i % 2 == 0 { &shared } else { &longer };
-            held.push(routes.pick(&format!("t{i}"), "m", prefix).unwrap());
+            held.push(routes.pick(&format!("t{i}"), "m", prefix, &[]).unwrap());
         }
         assert!(held.iter().all(|f| url(f) == home));
         // One more would be too many: it goes to an idle replica, which now holds the prefix.
-        let moved = url(&routes.pick("t", "m", &shared).unwrap());
+        let moved = url(&routes.pick("t", "m", &shared, &[]).unwrap());
         assert_ne!(moved, home);
-        held.push(routes.pick("t", "m", &shared).unwrap());
+        held.push(routes.pick("t", "m", &shared, &[]).unwrap());
         assert_eq!(url(held.last().unwrap()), moved);
         // Requests without a long prefix, or with another one, go to the least busy.
         let idle = replicas
@@ -336,12 +380,12 @@ mod tests {
             .find(|u| **u != home && **u != moved)
             .unwrap();
         let none = PrefixHashes::default();
-        assert_eq!(&url(&routes.pick("t", "m", &none).unwrap()), idle);
+        assert_eq!(&url(&routes.pick("t", "m", &none, &[]).unwrap()), idle);
         let other = PrefixHashes(vec![7, 8]);
-        assert_eq!(&url(&routes.pick("t", "m", &other).unwrap()), idle);
+        assert_eq!(&url(&routes.pick("t", "m", &other, &[]).unwrap()), idle);
         // A replica that left is never picked for what it held.
         routes.sync(table(&[(Scope::Shared, "m", &[idle])]));
-        assert_eq!(&url(&routes.pick("t", "m", &shared).unwrap()), idle);
+        assert_eq!(&url(&routes.pick("t", "m", &shared, &[]).unwrap()), idle);
     }
 
     #[test]
@@ -377,12 +421,12 @@ mod tests {
         assert_eq!(names(routes.models("alpha")), ["base", "embed", "secret"]);
         assert_eq!(names(routes.models("beta")), ["base", "embed"]);
         assert_eq!(
-            routes.pick("beta", "secret", &none).unwrap_err(),
+            routes.pick("beta", "secret", &none, &[]).unwrap_err(),
             Pick::Unknown
         );
         let url = |tenant| {
             routes
-                .pick(tenant, "base", &PrefixHashes::default())
+                .pick(tenant, "base", &PrefixHashes::default(), &[])
                 .unwrap()
                 .upstream()
                 .base_url
@@ -423,5 +467,45 @@ mod tests {
             );
         }
         assert_eq!(check.check("http://127.0.0.1:9").await, None);
+    }
+
+    #[test]
+    fn a_caller_with_a_residency_policy_is_served_only_where_it_allows() {
+        let routes = Routes::default();
+        let mut desired = table(&[(
+            Scope::Shared,
+            "m",
+            &["http://paris", "http://virginia", "http://nowhere"],
+        )]);
+        if let Some(route) = desired.values_mut().next() {
+            route.jurisdictions = [("http://paris", "FR"), ("http://virginia", "US")]
+                .into_iter()
+                .map(|(u, j)| (u.to_owned(), j.to_owned()))
+                .collect();
+        }
+        routes.sync(desired);
+        let none = PrefixHashes::default();
+        let fr = ["FR".to_owned(), "DE".to_owned()];
+        let mut held = Vec::new();
+        for _ in 0..5 {
+            let replica = routes.pick("t", "m", &none, &fr).unwrap();
+            assert_eq!(replica.upstream().base_url, "http://paris");
+            held.push(replica);
+        }
+        assert_eq!(
+            routes
+                .pick("t", "m", &none, &["JP".to_owned()])
+                .unwrap_err(),
+            Pick::Residency
+        );
+        // No policy: any replica, the least busy first.
+        assert_ne!(
+            routes
+                .pick("t", "m", &none, &[])
+                .unwrap()
+                .upstream()
+                .base_url,
+            "http://paris"
+        );
     }
 }

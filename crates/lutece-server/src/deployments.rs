@@ -170,9 +170,10 @@ async fn probe_once(
         (replica.state == JobState::Running).then(|| {
             let url = endpoint(address, &replica.job_id);
             let key = scope(deployment);
+            let jurisdiction = replica.node_jurisdiction.clone();
             async move {
                 let healthy = health.check(&url).await;
-                (key, url, healthy)
+                (key, url, jurisdiction, healthy)
             }
         })
     });
@@ -187,12 +188,16 @@ async fn probe_once(
                 // says it can (a worker of an older lutece, adopted across an upgrade, cannot);
                 // an external engine is not asked.
                 running_usage: d.model.is_some(),
+                jurisdictions: BTreeMap::new(),
             };
             (scope(d), route)
         })
         .collect();
-    for (key, url, healthy) in results {
+    for (key, url, jurisdiction, healthy) in results {
         if let (Some(healthy), Some(route)) = (healthy, table.get_mut(&key)) {
+            if let Some(jurisdiction) = jurisdiction {
+                route.jurisdictions.insert(url.clone(), jurisdiction);
+            }
             route.replicas.push(url);
             route.running_usage &= healthy.running_usage;
         }

@@ -41,6 +41,8 @@ pub struct ReplicaRow {
     pub state: JobState,
     /// The address of the node it runs on, once placed.
     pub node_address: Option<String>,
+    /// That node's jurisdiction, if it declared one.
+    pub node_jurisdiction: Option<String>,
 }
 
 impl Store {
@@ -178,7 +180,7 @@ impl Store {
     /// replicas may still be stopping).
     pub async fn live_replicas(&self) -> Result<Vec<ReplicaRow>> {
         let rows = sqlx::query(
-            "SELECT r.deployment_id, j.id AS job_id, j.state, COALESCE(n.address, n.hostname) AS node_address \
+            "SELECT r.deployment_id, j.id AS job_id, j.state, COALESCE(n.address, n.hostname) AS node_address, n.jurisdiction AS node_jurisdiction \
              FROM deployment_replicas r JOIN jobs j ON j.id = r.job_id \
              LEFT JOIN tasks tk ON tk.job_id = j.id AND tk.rank = 0 LEFT JOIN nodes n ON n.id = tk.node_id \
              WHERE j.state IN ('queued', 'scheduled', 'running') ORDER BY j.created_at, j.id",
@@ -194,6 +196,7 @@ impl Store {
                     state: JobState::parse(&state)
                         .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
                     node_address: row.try_get("node_address")?,
+                    node_jurisdiction: row.try_get("node_jurisdiction")?,
                 })
             })
             .collect()

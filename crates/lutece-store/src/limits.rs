@@ -22,6 +22,8 @@ pub struct GatewayKey {
     pub revoked: bool,
     pub key: LimitsRow,
     pub tenant: LimitsRow,
+    /// The tenant's residency policy as stored (country codes or `EU`; empty: anywhere).
+    pub residency: Vec<String>,
 }
 
 impl Store {
@@ -83,7 +85,7 @@ impl Store {
             "SELECT k.id, k.tenant_id, k.revoked_at, \
              k.requests_per_minute, k.tokens_per_minute, k.monthly_token_budget, \
              t.requests_per_minute AS t_requests_per_minute, t.tokens_per_minute AS t_tokens_per_minute, \
-             t.monthly_token_budget AS t_monthly_token_budget \
+             t.monthly_token_budget AS t_monthly_token_budget, t.residency \
              FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?",
         )
         .bind(secret_hash)
@@ -93,7 +95,11 @@ impl Store {
             return Ok(None);
         };
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+        let residency: String = row.try_get("residency")?;
+        let residency = serde_json::from_str(&residency)
+            .map_err(|e| StoreError::Corrupt(format!("residency: {e}")))?;
         Ok(Some(GatewayKey {
+            residency,
             key_id: row.try_get("id")?,
             tenant_id: row.try_get("tenant_id")?,
             revoked: revoked_at.is_some(),

@@ -169,6 +169,8 @@ pub(crate) async fn set_residency(
         .map_err(|e| ApiError::invalid("allowed", e.to_string()))?;
     let allowed = policy.allowed().to_vec();
     state.store.set_residency(&tenant.id, &allowed).await?;
+    // Scheduling and the gateway's routing follow the new policy at once.
+    state.gateway_keys.clear();
     state.reconcile.notify_one();
     Ok(Json(Residency { allowed }))
 }

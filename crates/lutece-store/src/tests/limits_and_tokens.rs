@@ -118,7 +118,15 @@ async fn limits_are_unlimited_until_set_and_survive_a_reopen() {
             revoked: false,
             key: own,
             tenant,
+            residency: Vec::new(),
         }
     );
     assert_eq!(store.gateway_key("nope").await.unwrap(), None);
+    // And its tenant's residency policy.
+    store
+        .set_residency("ten_acme", &["FR".to_owned(), "EU".to_owned()])
+        .await
+        .unwrap();
+    let read = store.gateway_key("h1").await.unwrap().unwrap();
+    assert_eq!(read.residency, ["FR", "EU"]);
 }

@@ -16,6 +16,7 @@ mod models;
 mod moto;
 mod platform;
 mod quota;
+mod residency;
 mod sim;
 mod sovereignty;
 mod storage;

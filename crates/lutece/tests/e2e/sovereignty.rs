@@ -1,15 +1,14 @@
 //! Sovereign data, tried as a tenant and an operator would, through the CLI and the API:
 //! files are stored encrypted (no byte of their plaintext anywhere under the data directory),
 //! a tenant's key can be its own and revoked, a deleted tenant's keys are destroyed with a
-//! certificate that verifies, residency refuses writes and placements outside the policy and
-//! records the refusals, and no tenant reaches another's data through any of these endpoints.
-//! (The audit log's own checks are in `audit.rs`, storage's in `storage.rs`.)
+//! certificate that verifies, and no tenant reaches another's data through any of these
+//! endpoints. (The audit log's own checks are in `audit.rs`, storage's in `storage.rs`,
+//! residency's in `residency.rs`.)
 
-use crate::platform::{Platform, eventually, json, scratch, stderr, stdout};
-use lutece_api::{CreateKey, JobSpec, Role};
+use crate::platform::{Platform, json, scratch, stderr, stdout};
+use lutece_api::{CreateKey, Role};
 use lutece_client::{Client, Method};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub(crate) async fn key_for(admin: &Client, tenant: &str, role: Role) -> String {
     let request = CreateKey {
@@ -321,107 +320,6 @@ async fn a_key_a_tenant_brings_is_its_own_to_revoke() {
         .unwrap();
     assert_eq!(status, 200);
     let _ = std::fs::remove_dir_all(&work);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn residency_refuses_writes_and_placements_outside_the_policy() {
-    let base = scratch("residency-stores");
-    let storage = format!(
-        "paris=file://{}@FR,virginia=file://{}@US",
-        base.join("paris").display(),
-        base.join("virginia").display()
-    );
-    // The only node stands in the US.
-    let platform = Platform::start(
-        "residency",
-        &["--storage", &storage, "--jurisdiction", "US"],
-    );
-    let admin = platform.admin();
-    admin.create_tenant("gaul").await.unwrap();
-    let gaul_key = key_for(&admin, "gaul", Role::Admin).await;
-    let set = platform.cli(&["tenants", "residency", "gaul", "--allow", "FR"]);
-    assert!(set.status.success(), "{}", stderr(&set));
-    let file = canary_file(&base, "data.txt", "RESIDENT", 5_000);
-    let path = file.to_str().unwrap();
-
-    let refused = platform.cli_as(
-        &gaul_key,
-        &[
-            "files",
-            "upload",
-            path,
-            "--purpose",
-            "fine-tune",
-            "--location",
-            "virginia",
-        ],
-    );
-    assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("US"), "{}", stderr(&refused));
-    assert_eq!(files_under(&base.join("virginia")), Vec::<PathBuf>::new());
-    let id = uploaded_id(&platform.cli_as(
-        &gaul_key,
-        &["files", "upload", path, "--purpose", "fine-tune"],
-    ));
-    let stored = platform
-        .client(&gaul_key)
-        .raw(Method::GET, &format!("/v1/files/{id}"), None)
-        .await
-        .unwrap()
-        .1;
-    assert!(stored.contains("\"jurisdiction\":\"FR\""), "{stored}");
-
-    let gaul = platform.client(&gaul_key);
-    let job = gaul
-        .submit_job(&JobSpec {
-            command: vec!["true".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let reason = eventually("a residency reason", Duration::from_secs(20), || async {
-        let job = gaul.job(&job.id).await.ok()?;
-        job.reason.filter(|r| r.contains("runs only in"))
-    })
-    .await;
-    assert!(reason.contains("FR"), "{reason}");
-
-    let report = platform.cli(&["residency", "report", "--tenant", "gaul", "-o", "json"]);
-    let report = json(&report);
-    assert_eq!(report["data"][0]["location"], "paris", "{report}");
-    assert_eq!(report["data"][0]["allowed"], true, "{report}");
-    assert_eq!(report["workloads"][0]["state"], "queued", "{report}");
-
-    // Both refusals are in the tenant's own audit trail.
-    let trail = base.join("gaul.audit");
-    let export = platform.cli_as(
-        &gaul_key,
-        &["audit", "export", "--output", trail.to_str().unwrap()],
-    );
-    assert!(export.status.success(), "{}", stderr(&export));
-    let text = std::fs::read_to_string(&trail).unwrap();
-    assert!(text.contains("residency.refused write"), "{text}");
-    let placement = eventually(
-        "the placement refusal in the log",
-        Duration::from_secs(10),
-        || async {
-            let export = platform.cli_as(
-                &gaul_key,
-                &["audit", "export", "--output", trail.to_str().unwrap()],
-            );
-            let text = std::fs::read_to_string(&trail).ok()?;
-            (export.status.success() && text.contains("residency.refused placement"))
-                .then_some(text)
-        },
-    )
-    .await;
-    assert!(placement.contains(&job.id));
-    let verified = platform.cli_as(
-        &gaul_key,
-        &["audit", "verify", "--file", trail.to_str().unwrap()],
-    );
-    assert!(verified.status.success(), "{}", stderr(&verified));
-    let _ = std::fs::remove_dir_all(&base);
 }
 
 #[tokio::test(flavor = "multi_thread")]
