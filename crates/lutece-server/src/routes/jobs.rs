@@ -82,6 +82,18 @@ pub(crate) async fn list(
         return Err(ApiError::invalid("limit", "must be from 1 to 1000"));
     }
     let rows = state.store.list_jobs(caller.scope(), wanted, limit).await?;
+    // Jobs (their commands and environments) are their tenants' data: an operator's listing
+    // of other tenants' goes in each one's trail.
+    if caller.role == lutece_api::Role::Operator {
+        let others: std::collections::BTreeSet<&str> = rows
+            .iter()
+            .map(|r| r.spec.tenant_id.as_str())
+            .filter(|t| *t != caller.tenant_id)
+            .collect();
+        for tenant in others {
+            super::files::operator_acts(&state, &caller, tenant, "read", "jobs").await?;
+        }
+    }
     let mut jobs = Vec::with_capacity(rows.len());
     for row in rows {
         let tasks = state.store.tasks_of(&row.spec.id).await?;
@@ -105,6 +117,9 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
     let row = visible_job(&state, &caller, &id).await?;
+    if caller.role == lutece_api::Role::Operator && row.spec.tenant_id != caller.tenant_id {
+        super::files::operator_acts(&state, &caller, &row.spec.tenant_id, "read", &id).await?;
+    }
     let tasks = state.store.tasks_of(&id).await?;
     Ok(Json(convert::job(row, tasks)))
 }
