@@ -177,6 +177,18 @@ async fn readme_tour() {
     assert_eq!(status, 200);
     let openapi: serde_json::Value = serde_json::from_str(&openapi).unwrap();
     assert!(openapi["paths"]["/api/v1/jobs"]["post"].is_object());
+    for (path, method) in [
+        ("/v1/files", "post"),
+        ("/v1/files/{id}/content", "get"),
+        ("/api/v1/tenants/{name}/residency", "put"),
+        ("/api/v1/audit/export", "get"),
+        ("/api/v1/tenants/{name}", "delete"),
+    ] {
+        assert!(
+            openapi["paths"][path][method].is_object(),
+            "{method} {path}"
+        );
+    }
     let (status, page) = admin
         .raw(lutece_client::Method::GET, "/", None)
         .await
