@@ -161,7 +161,10 @@ impl Auditor {
     /// stood when the call began. The log is not held while the lines are read.
     pub(crate) async fn export(&self, tenant: Option<&str>) -> Result<String, ApiError> {
         let (upto, seal) = {
-            let state = self.state.lock().await;
+            let mut state = self.state.lock().await;
+            if state.chain.is_none() {
+                state.chain = Some(resume(&self.store).await.map_err(unavailable)?);
+            }
             let chain = state.chain.as_ref().ok_or(ApiError::AuditUnavailable)?;
             let upto = match tenant {
                 None => chain.position().0,

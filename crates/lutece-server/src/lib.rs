@@ -287,6 +287,7 @@ async fn open_blobs(
             path: config.data_dir.clone(),
             source,
         })?;
+    let tenants = store.tenant_ids().await?;
     for location in blobs.locations().list() {
         if let Some(dir) = location.url.strip_prefix("file://") {
             if data_dir.starts_with(dir) {
@@ -307,10 +308,12 @@ async fn open_blobs(
             }
         };
         for object in objects {
-            let Some(id) = file_object_id(&object.path) else {
+            let Some((tenant, id)) = file_object_id(&object.path) else {
                 continue;
             };
-            if store.file(id, None).await?.is_none() {
+            // Only this installation's tenants (random ids): another's sharing the bucket or
+            // directory is left alone.
+            if tenants.contains(tenant) && store.file(id, None).await?.is_none() {
                 tracing::info!(path = %object.path, "removing an object no file names");
                 blobs
                     .delete(&location.name, &object.path)
@@ -322,8 +325,9 @@ async fn open_blobs(
     Ok(blobs)
 }
 
-/// The file id of an object stored where a file's object is (`ten_…/files/file-<hex>`).
-fn file_object_id(path: &str) -> Option<&str> {
+/// The tenant and file ids of an object stored where a file's object is
+/// (`ten_…/files/file-<hex>`).
+fn file_object_id(path: &str) -> Option<(&str, &str)> {
     let mut parts = path.split('/');
     let (tenant, files, id) = (parts.next()?, parts.next()?, parts.next()?);
     let hex = id.strip_prefix("file-")?;
@@ -332,7 +336,7 @@ fn file_object_id(path: &str) -> Option<&str> {
         && files == "files"
         && !hex.is_empty()
         && hex.bytes().all(|b| b.is_ascii_hexdigit());
-    shaped.then_some(id)
+    shaped.then_some((tenant, id))
 }
 
 /// Every route of the API.

@@ -386,6 +386,14 @@ impl Store {
         Ok(())
     }
 
+    /// The id of every tenant this store has known, deleted ones included.
+    pub async fn tenant_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tenants")
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(ids.into_iter().collect())
+    }
+
     /// The tenant a name belongs to, deleted or not.
     pub async fn any_tenant_by_name(&self, name: &str) -> Result<Option<(TenantRow, Option<i64>)>> {
         let row =

@@ -166,9 +166,14 @@ async fn a_restart_sweeps_only_what_a_cut_upload_left() {
     std::fs::write(&orphan, b"left by a cut upload").unwrap();
     let foreign = store.join("notes.txt");
     std::fs::write(&foreign, b"not lutece's").unwrap();
+    // An object of another installation's tenant, in a store they share.
+    let theirs = store.join("ten_0123456789abcdef/files/file-0000000000000000000000ff");
+    std::fs::create_dir_all(theirs.parent().unwrap()).unwrap();
+    std::fs::write(&theirs, b"another installation's").unwrap();
     platform.restart();
     assert!(!orphan.exists(), "the orphan object is swept");
     assert!(foreign.exists(), "what is not lutece's is left alone");
+    assert!(theirs.exists(), "another installation's tenants' objects are left alone");
     let (status, _) = platform
         .admin()
         .raw(Method::GET, &format!("/v1/files/{id}/content"), None)
