@@ -125,7 +125,10 @@ fn s3(target: &S3Target, env: &[(String, String)]) -> object_store::Result<Arc<d
     Ok(if target.prefix.is_empty() {
         Arc::new(bucket)
     } else {
-        Arc::new(PrefixStore::new(bucket, target.prefix.as_str()))
+        // Parsed, not converted: a `&str` would be percent-encoded (`team~a` stored under
+        // `team%7Ea/`), away from the prefix the operator named.
+        let prefix = object_store::path::Path::parse(&target.prefix)?;
+        Arc::new(PrefixStore::new(bucket, prefix))
     })
 }
 

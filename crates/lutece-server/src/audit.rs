@@ -126,6 +126,9 @@ impl Auditor {
         if state.since_checkpoint == 0 {
             return Ok(());
         }
+        if state.chain.is_none() {
+            state.chain = Some(resume(&self.store).await.map_err(unavailable)?);
+        }
         self.checkpoint_locked(&mut state)
             .await
             .map_err(unavailable)

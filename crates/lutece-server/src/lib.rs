@@ -315,10 +315,11 @@ async fn open_blobs(
             // directory is left alone.
             if tenants.contains(tenant) && store.file(id, None).await?.is_none() {
                 tracing::info!(path = %object.path, "removing an object no file names");
-                blobs
-                    .delete(&location.name, &object.path)
-                    .await
-                    .map_err(storage)?;
+                // Unreadable without its file's key anyway: a store that refuses deletes
+                // (object lock, a policy) does not keep the platform from starting.
+                if let Err(error) = blobs.delete(&location.name, &object.path).await {
+                    tracing::warn!(path = %object.path, %error, "cannot remove it");
+                }
             }
         }
     }

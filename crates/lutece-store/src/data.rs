@@ -368,10 +368,11 @@ impl Store {
 
     /// Copies the write-ahead log into the database and empties it, so that overwritten pages
     /// (a destroyed key) do not live on in it. A reader holding an old snapshot keeps it from
-    /// being emptied: tried again for up to 5 s, then the failure is logged (the change itself
-    /// is committed; the next checkpoint empties the log).
+    /// being emptied: tried 5 times, 100 ms apart (each try may wait for the busy timeout),
+    /// then the failure is logged (the change itself is committed; the next checkpoint
+    /// empties the log).
     async fn checkpoint_wal(&self) -> Result<()> {
-        for _ in 0..50 {
+        for _ in 0..5 {
             let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(&self.writer)
                 .await?;

@@ -47,7 +47,16 @@ pub(crate) async fn audit_requests(
     // Who is calling, looked up once here and handed to the handler.
     let (parts, body) = request.into_parts();
     let caller = match bearer(&parts) {
-        Some(_) if !agent && !inference(&path) => Caller::authenticate(&parts, &state).await.ok(),
+        Some(_) if !agent && !inference(&path) => {
+            match Caller::authenticate(&parts, &state).await {
+                Ok(caller) => Some(caller),
+                Err(ApiError::Unauthenticated) => None,
+                // Who is calling cannot be known (the store failed): a call that would change
+                // something is not let through unrecorded.
+                Err(error) if mutating => return error.into_response(),
+                Err(_) => None,
+            }
+        }
         _ => None,
     };
     request = Request::from_parts(parts, body);

@@ -178,10 +178,12 @@ pub(crate) async fn pip_download(package: &str, dir: &Path) -> Result<()> {
         .args(["--progress-bar", "on", "-d"])
         .arg(dir)
         .arg(package)
-        // pip needs none of the platform's secrets.
+        // pip needs none of the platform's secrets, nor the storage's credentials.
         .env_remove("LUTECE_ROOT_KEY")
         .env_remove("LUTECE_ADMIN_KEY")
         .env_remove("LUTECE_API_KEY")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
         .stdout(Stdio::null())
         .status()
         .await

@@ -173,7 +173,10 @@ async fn a_restart_sweeps_only_what_a_cut_upload_left() {
     platform.restart();
     assert!(!orphan.exists(), "the orphan object is swept");
     assert!(foreign.exists(), "what is not lutece's is left alone");
-    assert!(theirs.exists(), "another installation's tenants' objects are left alone");
+    assert!(
+        theirs.exists(),
+        "another installation's tenants' objects are left alone"
+    );
     let (status, _) = platform
         .admin()
         .raw(Method::GET, &format!("/v1/files/{id}/content"), None)
