@@ -163,7 +163,7 @@ pub(crate) async fn model_list<A: Authenticator>(
         .map_or(0, |d| d.as_secs());
     let data = gateway
         .routes
-        .models(&caller.tenant_id)
+        .models(&caller.tenant_id, &caller.residency)
         .into_iter()
         .map(|(id, kind)| card(kind, Model::new(id, created)))
         .collect();
@@ -171,6 +171,16 @@ pub(crate) async fn model_list<A: Authenticator>(
         object: "list".into(),
         data,
     }))
+}
+
+/// The countries a residency policy allows, as a message names them: a few by name, many
+/// (the EU's 27) by their number.
+fn allowed_places(countries: &[String]) -> String {
+    if countries.len() > 4 {
+        format!("{} countries", countries.len())
+    } else {
+        countries.join(", ")
+    }
 }
 
 /// The part of a request the gateway reads; the rest passes through untouched.
@@ -236,7 +246,7 @@ pub(crate) async fn forward<A: Authenticator>(
                 format!(
                     "no replica of `{model}` runs where this tenant's residency policy allows \
                      ({}); its requests are not sent elsewhere",
-                    caller.residency.join(", ")
+                    allowed_places(&caller.residency)
                 ),
             )
             .with_code("residency"),

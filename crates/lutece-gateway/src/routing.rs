@@ -163,13 +163,15 @@ impl Routes {
             .unwrap_or_default()
     }
 
-    /// The models `tenant` may call that have at least one healthy replica, with their kinds
-    /// (a tenant's own model hides a shared one of the same name).
-    pub fn models(&self, tenant: &str) -> Vec<(String, ModelKind)> {
+    /// The models `tenant` may call that have at least one healthy replica in `residency`
+    /// (country codes; empty: anywhere), with their kinds (a tenant's own model hides a shared
+    /// one of the same name).
+    pub fn models(&self, tenant: &str, residency: &[String]) -> Vec<(String, ModelKind)> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         let mut found: BTreeMap<&str, (bool, ModelKind)> = BTreeMap::new();
         for ((scope, name), entry) in models.iter() {
-            if !visible(scope, tenant) || entry.replicas.is_empty() {
+            let servable = entry.replicas.iter().any(|u| serves(u, residency));
+            if !visible(scope, tenant) || !servable {
                 continue;
             }
             let own = matches!(scope, Scope::Tenant(_));
@@ -204,13 +206,11 @@ impl Routes {
         if entry.replicas.is_empty() {
             return Err(Pick::NoReplica);
         }
-        let allowed = |u: &&Arc<Upstream>| {
-            residency.is_empty()
-                || u.jurisdiction
-                    .as_ref()
-                    .is_some_and(|j| residency.contains(j))
-        };
-        let candidates: Vec<&Arc<Upstream>> = entry.replicas.iter().filter(allowed).collect();
+        let candidates: Vec<&Arc<Upstream>> = entry
+            .replicas
+            .iter()
+            .filter(|u| serves(u, residency))
+            .collect();
         let load = |u: &Upstream| u.in_flight.load(Ordering::Relaxed);
         let least = *candidates
             .iter()
@@ -272,6 +272,16 @@ impl HealthCheck {
             running_usage: body["continuous_usage_stats"] == serde_json::Value::Bool(true),
         })
     }
+}
+
+/// Whether `upstream` may serve a caller whose requests may be served in `residency` (empty:
+/// anywhere); a replica on a node of no declared jurisdiction serves no caller with a policy.
+fn serves(upstream: &Upstream, residency: &[String]) -> bool {
+    residency.is_empty()
+        || upstream
+            .jurisdiction
+            .as_ref()
+            .is_some_and(|j| residency.contains(j))
 }
 
 fn visible(scope: &Scope, tenant: &str) -> bool {
@@ -344,7 +354,7 @@ mod tests {
             routes.pick("t", "m", &none, &[]).unwrap_err(),
             Pick::NoReplica
         );
-        assert!(routes.models("t").is_empty());
+        assert!(routes.models("t", &[]).is_empty());
         routes.sync(BTreeMap::new());
         assert_eq!(
             routes.pick("t", "m", &none, &[]).unwrap_err(),
@@ -411,15 +421,18 @@ mod tests {
         // Kinds come with the names; a tenant's own model of a name is the one it sees.
         let kind_of = |tenant: &str| {
             routes
-                .models(tenant)
+                .models(tenant, &[])
                 .into_iter()
                 .find(|(name, _)| name == "embed")
                 .map(|(_, kind)| kind)
         };
         assert_eq!(kind_of("beta"), Some(ModelKind::Embedding));
         assert_eq!(kind_of("alpha"), Some(ModelKind::Generative));
-        assert_eq!(names(routes.models("alpha")), ["base", "embed", "secret"]);
-        assert_eq!(names(routes.models("beta")), ["base", "embed"]);
+        assert_eq!(
+            names(routes.models("alpha", &[])),
+            ["base", "embed", "secret"]
+        );
+        assert_eq!(names(routes.models("beta", &[])), ["base", "embed"]);
         assert_eq!(
             routes.pick("beta", "secret", &none, &[]).unwrap_err(),
             Pick::Unknown
@@ -498,6 +511,9 @@ mod tests {
                 .unwrap_err(),
             Pick::Residency
         );
+        // Nor is the model listed where it cannot be served.
+        assert_eq!(routes.models("t", &fr).len(), 1);
+        assert!(routes.models("t", &["JP".to_owned()]).is_empty());
         // No policy: any replica, the least busy first.
         assert_ne!(
             routes

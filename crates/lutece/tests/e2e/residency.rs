@@ -181,6 +181,9 @@ async fn inference_is_served_only_where_the_tenant_allows() {
         .unwrap();
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("residency"), "{body}");
+    // Nor is the model listed to it.
+    let (_, listed) = gaul.raw(Method::GET, "/v1/models", None).await.unwrap();
+    assert!(!listed.contains("\"echo\""), "{listed}");
     // Allowed in the US, it is served there.
     let set = platform.cli(&["tenants", "residency", "gaul", "--allow", "EU,US"]);
     assert!(set.status.success(), "{}", stderr(&set));
@@ -190,4 +193,6 @@ async fn inference_is_served_only_where_the_tenant_allows() {
         .unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("bonjour"), "{body}");
+    let (_, listed) = gaul.raw(Method::GET, "/v1/models", None).await.unwrap();
+    assert!(listed.contains("\"echo\""), "{listed}");
 }
