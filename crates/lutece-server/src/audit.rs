@@ -9,9 +9,11 @@ mod middleware;
 
 pub(crate) use middleware::audit_requests;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::now_ms;
 use ed25519_dalek::SigningKey;
+use lutece_api::Role;
 use lutece_store::{AuditLine, Store, StoreError};
 use lutece_vault::audit::{Chain, Record};
 use std::collections::BTreeSet;
@@ -120,15 +122,53 @@ impl Auditor {
         .await
     }
 
+    /// The chain, read back from the store when a failed write left it unknown.
+    async fn known<'s>(&self, state: &'s mut Chained) -> Result<&'s Chain, ApiError> {
+        if state.chain.is_none() {
+            state.chain = Some(resume(&self.store).await.map_err(unavailable)?);
+        }
+        state.chain.as_ref().ok_or(ApiError::AuditUnavailable)
+    }
+
+    /// Records in `tenant`'s trail an operator's `action` (`read`, `delete`, `cancel`) on its
+    /// data, before it happens; nothing for a caller acting on its own tenant's data (only an
+    /// operator reaches another tenant's).
+    pub(crate) async fn operator_acts(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        action: &str,
+        object: &str,
+    ) -> Result<(), ApiError> {
+        if caller.role != Role::Operator || tenant == caller.tenant_id {
+            return Ok(());
+        }
+        let action = format!("operator.{action}");
+        self.note(&caller.key_id, Some(tenant), &action, Some(object), "ok")
+            .await
+            .map(drop)
+    }
+
+    /// The same for a listing (`what`) that holds data of `tenants`: one read in each trail.
+    pub(crate) async fn operator_lists<'t>(
+        &self,
+        caller: &Caller,
+        tenants: impl IntoIterator<Item = &'t str>,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        for tenant in tenants.into_iter().collect::<BTreeSet<_>>() {
+            self.operator_acts(caller, tenant, "read", what).await?;
+        }
+        Ok(())
+    }
+
     /// Stores checkpoints over the log and every trail that grew: on stopping.
     pub(crate) async fn checkpoint(&self) -> Result<(), ApiError> {
         let mut state = self.state.lock().await;
         if state.since_checkpoint == 0 {
             return Ok(());
         }
-        if state.chain.is_none() {
-            state.chain = Some(resume(&self.store).await.map_err(unavailable)?);
-        }
+        self.known(&mut state).await?;
         self.checkpoint_locked(&mut state)
             .await
             .map_err(unavailable)
@@ -165,10 +205,7 @@ impl Auditor {
     pub(crate) async fn export(&self, tenant: Option<&str>) -> Result<String, ApiError> {
         let (upto, seal) = {
             let mut state = self.state.lock().await;
-            if state.chain.is_none() {
-                state.chain = Some(resume(&self.store).await.map_err(unavailable)?);
-            }
-            let chain = state.chain.as_ref().ok_or(ApiError::AuditUnavailable)?;
+            let chain = self.known(&mut state).await?;
             let upto = match tenant {
                 None => chain.position().0,
                 Some(t) => chain.trail_position(t),

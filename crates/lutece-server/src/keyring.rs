@@ -102,29 +102,29 @@ impl Keyring {
         Ok(SigningKey::from_bytes(seed.expose()))
     }
 
-    /// The tenant's key that seals new data, made if it has none. A tenant whose newest key is
-    /// one it brought and revoked stores nothing until it brings or rotates to another: its
-    /// data is not sealed under a key it did not choose.
+    /// The tenant's key that seals new data (see [`sealing`]), made if it has none.
     pub(crate) async fn active(&self, tenant_id: &str) -> Result<(String, Key), ApiError> {
-        let _making = self.making.lock().await;
-        let keys = self.store.encryption_keys(tenant_id).await?;
-        if let Some(revoked) = keys
-            .last()
-            .filter(|k| k.kind == "customer" && k.destroyed_at.is_some())
-        {
-            return Err(ApiError::Forbidden(format!(
-                "the tenant's own key {} was revoked; bring another (or rotate to a managed \
-                 key) before storing data",
-                revoked.id
-            )));
+        let mut keys = self.store.encryption_keys(tenant_id).await?;
+        if matches!(sealing(&keys), Sealing::NoKeyYet) {
+            // Two first uploads at once make one key: the second finds the first's.
+            let _making = self.making.lock().await;
+            keys = self.store.encryption_keys(tenant_id).await?;
+            if matches!(sealing(&keys), Sealing::NoKeyYet) {
+                keys.push(self.add(tenant_id, None).await?);
+            }
         }
-        let newest = keys.into_iter().rev().find(|k| k.destroyed_at.is_none());
-        let row = match newest {
-            Some(row) => row,
-            None => self.add(tenant_id, None).await?,
+        let row = match sealing(&keys) {
+            Sealing::By(row) => row,
+            Sealing::Revoked(revoked) => {
+                return Err(ApiError::Forbidden(format!(
+                    "the tenant's own key {} was revoked; bring another (or rotate to a managed \
+                     key) before storing data",
+                    revoked.id
+                )));
+            }
+            Sealing::NoKeyYet => return Err(ApiError::Internal("no key was made".into())),
         };
-        let key = self.unseal(&row)?;
-        Ok((row.id, key))
+        Ok((row.id.clone(), self.unseal(row)?))
     }
 
     /// A new key for the tenant, made here (`material` None) or brought by it; it seals new
@@ -187,6 +187,31 @@ impl Keyring {
         };
         unwrap(&self.root, sealed, &purpose(&row.id))
             .map_err(|_| ApiError::Internal(format!("the key {} does not open", row.id)))
+    }
+}
+
+/// Which of a tenant's keys seals its new data.
+pub(crate) enum Sealing<'a> {
+    /// The newest key not destroyed.
+    By(&'a EncryptionKeyRow),
+    /// It has none yet (or every one is destroyed): a managed key is made.
+    NoKeyYet,
+    /// Its newest key is one it brought and revoked: it stores nothing until it brings or
+    /// rotates to another, so its data is never sealed under a key it did not choose.
+    Revoked(&'a EncryptionKeyRow),
+}
+
+/// Which of `keys` (a tenant's, oldest first) seals its new data.
+pub(crate) fn sealing(keys: &[EncryptionKeyRow]) -> Sealing<'_> {
+    match keys.last() {
+        Some(newest) if newest.kind == "customer" && newest.destroyed_at.is_some() => {
+            Sealing::Revoked(newest)
+        }
+        _ => keys
+            .iter()
+            .rev()
+            .find(|k| k.destroyed_at.is_none())
+            .map_or(Sealing::NoKeyYet, Sealing::By),
     }
 }
 

@@ -287,7 +287,7 @@ async fn open_blobs(
             path: config.data_dir.clone(),
             source,
         })?;
-    let tenants = store.tenant_ids().await?;
+    let (tenants, files) = (store.tenant_ids().await?, store.file_ids().await?);
     for location in blobs.locations().list() {
         if let Some(dir) = location.url.strip_prefix("file://") {
             if data_dir.starts_with(dir) {
@@ -313,7 +313,7 @@ async fn open_blobs(
             };
             // Only this installation's tenants (random ids): another's sharing the bucket or
             // directory is left alone.
-            if tenants.contains(tenant) && store.file(id, None).await?.is_none() {
+            if tenants.contains(tenant) && !files.contains(id) {
                 tracing::info!(path = %object.path, "removing an object no file names");
                 // Unreadable without its file's key anyway: a store that refuses deletes
                 // (object lock, a policy) does not keep the platform from starting.

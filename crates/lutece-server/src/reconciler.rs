@@ -91,6 +91,22 @@ async fn pass(
             (id, share)
         })
         .collect();
+    // Jobs no schedulable node's jurisdiction lets run: their tenants' policies keep them off.
+    let kept_off: HashSet<&str> = snapshot
+        .queue
+        .iter()
+        .filter(|w| {
+            !w.residency.is_empty()
+                && !snapshot.nodes.iter().any(|n| {
+                    n.schedulable
+                        && snapshot
+                            .jurisdictions
+                            .get(&n.id)
+                            .is_some_and(|j| w.residency.contains(j))
+                })
+        })
+        .map(|w| w.id.as_str())
+        .collect();
     let plan = lutece_sched::plan(&snapshot);
     for placement in &plan.placements {
         let tasks: Vec<(String, Vec<u32>)> = placement
@@ -114,15 +130,17 @@ async fn pass(
         .into_iter()
         .map(|w| (w.workload, w.reason))
         .collect();
-    audit_refusals(state, &queued, &reasons, refused).await;
+    audit_refusals(state, &queued, &reasons, &kept_off, refused).await;
     state.store.set_waiting_reasons(&reasons).await
 }
 
-/// Records, once per job, that its tenant's residency policy keeps it off the nodes there are.
+/// Records, once per job, that its tenant's residency policy keeps it off the nodes there are
+/// (`kept_off`), with the scheduler's reason for its wait.
 async fn audit_refusals(
     state: &AppState,
     queued: &[JobRow],
     reasons: &[(String, String)],
+    kept_off: &HashSet<&str>,
     refused: &mut HashSet<String>,
 ) {
     let tenants: HashMap<&str, &str> = queued
@@ -131,7 +149,7 @@ async fn audit_refusals(
         .collect();
     refused.retain(|job| tenants.contains_key(job.as_str()));
     for (job, reason) in reasons {
-        if !reason.contains("runs only in") || refused.contains(job) {
+        if !kept_off.contains(job.as_str()) || refused.contains(job) {
             continue;
         }
         let tenant = tenants.get(job.as_str()).copied();

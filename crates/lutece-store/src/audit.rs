@@ -1,7 +1,8 @@
 //! The audit log's lines and checkpoints, stored as written. What they mean, and how they chain,
 //! is `lutece-vault`'s business; here they are only kept in order and read back.
 
-use crate::{Result, Store, StoreError};
+use crate::fleet::to_i64;
+use crate::{Result, Store};
 
 /// One entry line, by its place in the whole log and, for a tenant's, in its trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +24,9 @@ impl Store {
     /// Appends one entry line. Fails (and stores nothing) if its place is already taken.
     pub async fn append_audit(&self, line: &AuditLine) -> Result<()> {
         sqlx::query("INSERT INTO audit_log (seq, tenant_id, tseq, line) VALUES (?, ?, ?, ?)")
-            .bind(to_i64(line.seq)?)
+            .bind(to_i64(line.seq))
             .bind(&line.tenant_id)
-            .bind(line.tseq.map(to_i64).transpose()?)
+            .bind(line.tseq.map(to_i64))
             .bind(&line.line)
             .execute(&self.writer)
             .await
@@ -43,7 +44,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query("INSERT INTO audit_checkpoints (tenant_id, after, line) VALUES (?, ?, ?)")
             .bind(tenant_id)
-            .bind(to_i64(after)?)
+            .bind(to_i64(after))
             .bind(line)
             .execute(&self.writer)
             .await?;
@@ -72,7 +73,7 @@ impl Store {
         tenant_id: Option<&str>,
         upto: u64,
     ) -> Result<Vec<String>> {
-        let upto = to_i64(upto)?;
+        let upto = to_i64(upto);
         let entries: Vec<(i64, String)> = match tenant_id {
             None => {
                 sqlx::query_as("SELECT seq, line FROM audit_log WHERE seq <= ? ORDER BY seq")
@@ -111,8 +112,4 @@ impl Store {
         lines.extend(checkpoints.map(|(_, line)| line));
         Ok(lines)
     }
-}
-
-fn to_i64(n: u64) -> Result<i64> {
-    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("audit position {n} out of range")))
 }

@@ -1,6 +1,7 @@
 //! Tenant data: the keys that seal it (each itself sealed under the operator's root key), the
 //! files stored, where a tenant's data and work may be, and a tenant's deletion.
 
+use crate::fleet::{to_i64, to_u64};
 use crate::{Result, Store, StoreError, TenantRow};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -145,8 +146,8 @@ impl Store {
         .bind(&file.tenant_id)
         .bind(&file.filename)
         .bind(&file.purpose)
-        .bind(to_i64(file.bytes)?)
-        .bind(to_i64(file.stored_bytes)?)
+        .bind(to_i64(file.bytes))
+        .bind(to_i64(file.stored_bytes))
         .bind(&file.sha256)
         .bind(&file.location)
         .bind(&file.jurisdiction)
@@ -227,8 +228,8 @@ impl Store {
                     purpose: r.try_get("purpose")?,
                     location: r.try_get("location")?,
                     jurisdiction: r.try_get("jurisdiction")?,
-                    objects: to_u64(r.try_get("objects")?)?,
-                    bytes: to_u64(r.try_get("bytes")?)?,
+                    objects: to_u64(r.try_get("objects")?, "objects")?,
+                    bytes: to_u64(r.try_get("bytes")?, "bytes")?,
                 })
             })
             .collect()
@@ -270,16 +271,6 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(())
-    }
-
-    /// Whether the tenant was deleted, and when.
-    pub async fn tenant_deleted_at(&self, tenant_id: &str) -> Result<Option<i64>> {
-        let at: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT deleted_at FROM tenants WHERE id = ?")
-                .bind(tenant_id)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(at.flatten())
     }
 
     /// Deletes a tenant by destroying what makes its data readable, at once: every key of
@@ -338,7 +329,7 @@ impl Store {
         .bind(&deletion.tenant_id)
         .bind(deletion.deleted_at)
         .bind(keys)
-        .bind(to_i64(deletion.objects)?)
+        .bind(to_i64(deletion.objects))
         .bind(&deletion.certificate)
         .execute(&mut *tx)
         .await?;
@@ -361,7 +352,7 @@ impl Store {
             deleted_at: r.try_get("deleted_at")?,
             keys_destroyed: serde_json::from_str(&keys)
                 .map_err(|e| StoreError::Corrupt(format!("keys_destroyed: {e}")))?,
-            objects: to_u64(r.try_get("objects")?)?,
+            objects: to_u64(r.try_get("objects")?, "objects")?,
             certificate: r.try_get("certificate")?,
         }))
     }
@@ -385,6 +376,14 @@ impl Store {
             "the write-ahead log could not be emptied: old pages of a destroyed key stay in it until the next checkpoint"
         );
         Ok(())
+    }
+
+    /// The id of every file recorded, of every tenant.
+    pub async fn file_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM files")
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(ids.into_iter().collect())
     }
 
     /// The id of every tenant this store has known, deleted ones included.
@@ -423,7 +422,7 @@ fn key_from_row(row: &SqliteRow) -> Result<EncryptionKeyRow> {
         fingerprint: row.try_get("fingerprint")?,
         created_at: row.try_get("created_at")?,
         destroyed_at: row.try_get("destroyed_at")?,
-        objects: to_u64(row.try_get("objects")?)?,
+        objects: to_u64(row.try_get("objects")?, "objects")?,
     })
 }
 
@@ -433,20 +432,12 @@ fn file_from_row(row: &SqliteRow) -> Result<FileRow> {
         tenant_id: row.try_get("tenant_id")?,
         filename: row.try_get("filename")?,
         purpose: row.try_get("purpose")?,
-        bytes: to_u64(row.try_get("bytes")?)?,
-        stored_bytes: to_u64(row.try_get("stored_bytes")?)?,
+        bytes: to_u64(row.try_get("bytes")?, "bytes")?,
+        stored_bytes: to_u64(row.try_get("stored_bytes")?, "stored_bytes")?,
         sha256: row.try_get("sha256")?,
         location: row.try_get("location")?,
         jurisdiction: row.try_get("jurisdiction")?,
         key_id: row.try_get("key_id")?,
         created_at: row.try_get("created_at")?,
     })
-}
-
-fn to_i64(n: u64) -> Result<i64> {
-    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} is out of range")))
-}
-
-fn to_u64(n: i64) -> Result<u64> {
-    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} is negative")))
 }

@@ -71,7 +71,12 @@ pub(crate) async fn audit_requests(
     // Every route that changes something wants a key, but the agent protocol's (a node's
     // credential): a call without a valid key changes nothing, and only its refusal is recorded.
     let recorded = mutating && (caller.is_some() || agent);
-    let tenant = tenant_of(&state, caller.as_ref(), &path).await;
+    // Whose trail the call joins, looked up only for a call that is recorded.
+    let tenant = if recorded {
+        tenant_of(&state, caller.as_ref(), &path).await
+    } else {
+        None
+    };
     let record = |result: String| Record {
         at_ms: now_ms(),
         actor: actor.clone(),

@@ -154,18 +154,12 @@ pub(crate) async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<Deployment>>, ApiError> {
     let rows = state.store.list_deployments(caller.scope()).await?;
-    // A deployment's command is its tenant's data: an operator's listing of other tenants'
-    // goes in each one's trail.
-    if caller.role == lutece_api::Role::Operator {
-        let others: std::collections::BTreeSet<&str> = rows
-            .iter()
-            .map(|r| r.tenant_id.as_str())
-            .filter(|t| *t != caller.tenant_id)
-            .collect();
-        for tenant in others {
-            super::files::operator_acts(&state, &caller, tenant, "read", "deployments").await?;
-        }
-    }
+    // A deployment's command is its tenant's data.
+    let owners = rows.iter().map(|r| r.tenant_id.as_str());
+    state
+        .audit
+        .operator_lists(&caller, owners, "deployments")
+        .await?;
     let live = state.store.live_replicas().await?;
     Ok(Json(
         rows.into_iter()
@@ -182,9 +176,10 @@ pub(crate) async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<Deployment>, ApiError> {
     let row = find(&state, &caller, &name).await?;
-    if caller.role == lutece_api::Role::Operator && row.tenant_id != caller.tenant_id {
-        super::files::operator_acts(&state, &caller, &row.tenant_id, "read", &row.id).await?;
-    }
+    state
+        .audit
+        .operator_acts(&caller, &row.tenant_id, "read", &row.id)
+        .await?;
     let live = state.store.live_replicas().await?;
     Ok(Json(view(&state, row, &live)))
 }

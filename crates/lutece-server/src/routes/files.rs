@@ -12,7 +12,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use lutece_api::{ErrorBody, FileDeleted, FileList, FileObject, Role};
+use lutece_api::{ErrorBody, FileDeleted, FileList, FileObject};
 use lutece_blob::{BlobError, Location};
 use lutece_core::residency::ResidencyPolicy;
 use lutece_store::FileRow;
@@ -214,9 +214,8 @@ pub(crate) async fn list(
         .store
         .files(caller.scope(), query.purpose.as_deref())
         .await?;
-    for tenant in others(&caller, &files) {
-        operator_acts(&state, &caller, &tenant, "read", "files").await?;
-    }
+    let owners = files.iter().map(|f| f.tenant_id.as_str());
+    state.audit.operator_lists(&caller, owners, "files").await?;
     Ok(Json(FileList {
         object: "list".to_owned(),
         data: files.into_iter().map(file_object).collect(),
@@ -322,40 +321,11 @@ async fn visible_file(
         .file(id, caller.scope())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("file {id:?}")))?;
-    if caller.role == Role::Operator && file.tenant_id != caller.tenant_id {
-        operator_acts(state, caller, &file.tenant_id, action, &file.id).await?;
-    }
-    Ok(file)
-}
-
-/// Records an operator's `action` on `tenant`'s data in that tenant's trail.
-pub(crate) async fn operator_acts(
-    state: &AppState,
-    caller: &Caller,
-    tenant: &str,
-    action: &str,
-    object: &str,
-) -> Result<(), ApiError> {
     state
         .audit
-        .note(
-            &caller.key_id,
-            Some(tenant),
-            &format!("operator.{action}"),
-            Some(object),
-            "ok",
-        )
-        .await
-        .map(drop)
-}
-
-/// Tenants other than the caller's own whose files are in `files`.
-fn others(caller: &Caller, files: &[FileRow]) -> std::collections::BTreeSet<String> {
-    files
-        .iter()
-        .filter(|f| f.tenant_id != caller.tenant_id)
-        .map(|f| f.tenant_id.clone())
-        .collect()
+        .operator_acts(caller, &file.tenant_id, action, &file.id)
+        .await?;
+    Ok(file)
 }
 
 pub(crate) async fn policy_of(

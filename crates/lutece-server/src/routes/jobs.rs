@@ -82,18 +82,9 @@ pub(crate) async fn list(
         return Err(ApiError::invalid("limit", "must be from 1 to 1000"));
     }
     let rows = state.store.list_jobs(caller.scope(), wanted, limit).await?;
-    // Jobs (their commands and environments) are their tenants' data: an operator's listing
-    // of other tenants' goes in each one's trail.
-    if caller.role == lutece_api::Role::Operator {
-        let others: std::collections::BTreeSet<&str> = rows
-            .iter()
-            .map(|r| r.spec.tenant_id.as_str())
-            .filter(|t| *t != caller.tenant_id)
-            .collect();
-        for tenant in others {
-            super::files::operator_acts(&state, &caller, tenant, "read", "jobs").await?;
-        }
-    }
+    // Jobs (their commands and environments) are their tenants' data.
+    let owners = rows.iter().map(|r| r.spec.tenant_id.as_str());
+    state.audit.operator_lists(&caller, owners, "jobs").await?;
     let mut jobs = Vec::with_capacity(rows.len());
     for row in rows {
         let tasks = state.store.tasks_of(&row.spec.id).await?;
@@ -117,9 +108,10 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
     let row = visible_job(&state, &caller, &id).await?;
-    if caller.role == lutece_api::Role::Operator && row.spec.tenant_id != caller.tenant_id {
-        super::files::operator_acts(&state, &caller, &row.spec.tenant_id, "read", &id).await?;
-    }
+    state
+        .audit
+        .operator_acts(&caller, &row.spec.tenant_id, "read", &id)
+        .await?;
     let tasks = state.store.tasks_of(&id).await?;
     Ok(Json(convert::job(row, tasks)))
 }
@@ -133,10 +125,10 @@ pub(crate) async fn cancel(
     // An operator's cancel of a tenant's job goes in that tenant's trail first.
     if caller.role == lutece_api::Role::Operator {
         let job = visible_job(&state, &caller, &id).await?;
-        if job.spec.tenant_id != caller.tenant_id {
-            super::files::operator_acts(&state, &caller, &job.spec.tenant_id, "cancel", &id)
-                .await?;
-        }
+        state
+            .audit
+            .operator_acts(&caller, &job.spec.tenant_id, "cancel", &id)
+            .await?;
     }
     let row = state
         .store
@@ -182,10 +174,11 @@ pub(crate) async fn logs(
 ) -> Result<Response, ApiError> {
     let job = visible_job(&state, &caller, &id).await?;
     // A job's output is its tenant's data: an operator's read of it goes in the tenant's trail.
-    if caller.role == lutece_api::Role::Operator && job.spec.tenant_id != caller.tenant_id {
-        let object = format!("{id} output");
-        super::files::operator_acts(&state, &caller, &job.spec.tenant_id, "read", &object).await?;
-    }
+    let object = format!("{id} output");
+    state
+        .audit
+        .operator_acts(&caller, &job.spec.tenant_id, "read", &object)
+        .await?;
     let rank = query.rank.unwrap_or(0);
     if rank >= job.spec.nodes {
         return Err(ApiError::invalid(

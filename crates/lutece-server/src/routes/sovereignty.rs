@@ -45,11 +45,10 @@ pub(crate) async fn list_keys(
 ) -> Result<Json<Vec<EncryptionKey>>, ApiError> {
     let tenant = administered(&state, &caller, &name).await?;
     let rows = state.store.encryption_keys(&tenant.id).await?;
-    let active = rows
-        .iter()
-        .rev()
-        .find(|k| k.destroyed_at.is_none())
-        .map(|k| k.id.clone());
+    let active = match crate::keyring::sealing(&rows) {
+        crate::keyring::Sealing::By(key) => Some(key.id.clone()),
+        _ => None,
+    };
     Ok(Json(
         rows.into_iter()
             .map(|k| encryption_key(k, active.as_deref()))

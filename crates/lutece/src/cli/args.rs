@@ -552,7 +552,7 @@ mod tests {
     fn jurisdictions_are_country_codes_or_eu() {
         assert_eq!(parse_jurisdiction("fr"), Ok("FR".to_owned()));
         assert_eq!(parse_jurisdiction(" EU "), Ok("EU".to_owned()));
-        for bad in ["", "F", "FRA", "F1", "é"] {
+        for bad in ["", "F", "FRA", "F1", "é", "ZZ"] {
             assert!(parse_jurisdiction(bad).is_err(), "{bad:?}");
         }
         let Ok(Command::Tenants(TenantsCommand::Residency { allow, .. })) =

@@ -298,6 +298,17 @@ async fn a_key_a_tenant_brings_is_its_own_to_revoke() {
     );
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("revoked"), "{}", stderr(&refused));
+    let keys = json(&platform.cli_as(
+        &bank_key,
+        &["tenants", "encryption-keys", "bank", "-o", "json"],
+    ));
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["state"] != "active"),
+        "no key seals new data now: {keys}"
+    );
     let rotated = platform.cli_as(
         &bank_key,
         &["tenants", "encryption-keys", "bank", "--rotate"],

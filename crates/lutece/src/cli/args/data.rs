@@ -20,16 +20,15 @@ pub(crate) struct KeyAction {
     pub(crate) destroy: Option<String>,
 }
 
-/// A jurisdiction as residency policies name them: a two-letter country code, or EU.
+/// A jurisdiction as residency policies name them: an ISO country code, or EU.
 pub(super) fn parse_jurisdiction(text: &str) -> Result<String, String> {
-    let code = text.trim().to_ascii_uppercase();
-    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(code)
-    } else {
-        Err(format!(
-            "{text:?} is not a jurisdiction: use a two-letter country code (FR) or EU"
-        ))
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("EU") {
+        return Ok("EU".to_owned());
     }
+    lutece_core::residency::Jurisdiction::parse(text)
+        .map(|j| j.as_str().to_owned())
+        .map_err(|e| format!("{e}; or EU"))
 }
 
 #[derive(Debug, Subcommand)]
