@@ -58,48 +58,40 @@ const AUDIT_KEY: &str = "audit_signing_key";
 
 impl Keyring {
     /// Reads the root key and checks it against the one this store was sealed with (the first
-    /// start records a check value).
+    /// start seals a random key as the check).
     pub(crate) async fn open(source: &RootKey, store: Store) -> Result<Keyring, KeyringError> {
         let check = store.meta(CHECK).await?;
         // A missing key file is made only for a new data directory: for one whose keys are
         // sealed already, a new key would open nothing.
         let root = read_root(source, check.is_none())?;
-        match check {
-            Some(check) => {
-                let sealed = hex::decode(check).map_err(|_| KeyringError::WrongRoot)?;
-                unwrap(&root, &sealed, CHECK.as_bytes()).map_err(|_| KeyringError::WrongRoot)?;
-            }
-            None => {
-                let probe = Key::generate().map_err(|e| KeyringError::Root(e.to_string()))?;
-                let sealed = wrap(&root, &probe, CHECK.as_bytes())
-                    .map_err(|e| KeyringError::Root(e.to_string()))?;
-                store.set_meta(CHECK, &hex::encode(sealed)).await?;
-            }
-        }
-        Ok(Keyring {
+        let keyring = Keyring {
             root,
             store,
             making: tokio::sync::Mutex::new(()),
-        })
+        };
+        keyring.sealed_meta(CHECK).await?;
+        Ok(keyring)
     }
 
     /// The audit log's Ed25519 key, made and sealed on first use.
     pub(crate) async fn audit_signing_key(&self) -> Result<SigningKey, KeyringError> {
-        let seed = match self.store.meta(AUDIT_KEY).await? {
-            Some(sealed) => {
-                let sealed = hex::decode(sealed).map_err(|_| KeyringError::WrongRoot)?;
-                unwrap(&self.root, &sealed, AUDIT_KEY.as_bytes())
-                    .map_err(|_| KeyringError::WrongRoot)?
-            }
-            None => {
-                let seed = Key::generate().map_err(|e| KeyringError::Root(e.to_string()))?;
-                let sealed = wrap(&self.root, &seed, AUDIT_KEY.as_bytes())
-                    .map_err(|e| KeyringError::Root(e.to_string()))?;
-                self.store.set_meta(AUDIT_KEY, &hex::encode(sealed)).await?;
-                seed
-            }
-        };
+        let seed = self.sealed_meta(AUDIT_KEY).await?;
         Ok(SigningKey::from_bytes(seed.expose()))
+    }
+
+    /// The key kept sealed under the root key in `meta` as `name`, made and sealed if absent;
+    /// one that does not open under this root key is [`KeyringError::WrongRoot`].
+    async fn sealed_meta(&self, name: &str) -> Result<Key, KeyringError> {
+        if let Some(sealed) = self.store.meta(name).await? {
+            let sealed = hex::decode(sealed).map_err(|_| KeyringError::WrongRoot)?;
+            return unwrap(&self.root, &sealed, name.as_bytes())
+                .map_err(|_| KeyringError::WrongRoot);
+        }
+        let key = Key::generate().map_err(|e| KeyringError::Root(e.to_string()))?;
+        let sealed = wrap(&self.root, &key, name.as_bytes())
+            .map_err(|e| KeyringError::Root(e.to_string()))?;
+        self.store.set_meta(name, &hex::encode(sealed)).await?;
+        Ok(key)
     }
 
     /// The tenant's key that seals new data (see [`sealing`]), made if it has none.
@@ -270,4 +262,54 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     std::fs::rename(&partial, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_data_directory_opens_only_with_the_root_key_it_was_sealed_with() {
+        let dir = std::env::temp_dir().join(format!("lutece-keyring-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("lutece.db")).await.unwrap();
+        let tenant = lutece_store::TenantRow {
+            id: "ten_a".into(),
+            name: "a".into(),
+            created_at: 0,
+        };
+        store.create_tenant(&tenant).await.unwrap();
+        let file = RootKey::File(dir.join("root.key"));
+        // The first start makes the key file, and seals the audit key under it.
+        let first = Keyring::open(&file, store.clone()).await.unwrap();
+        let signing = first.audit_signing_key().await.unwrap();
+        let (key_id, key) = first.active("ten_a").await.unwrap();
+        drop(first);
+        // Another root key, given or missing, opens nothing and makes nothing.
+        let other = RootKey::Hex("11".repeat(32));
+        assert!(matches!(
+            Keyring::open(&other, store.clone()).await,
+            Err(KeyringError::WrongRoot)
+        ));
+        let missing = RootKey::File(dir.join("elsewhere.key"));
+        assert!(matches!(
+            Keyring::open(&missing, store.clone()).await,
+            Err(KeyringError::Root(_))
+        ));
+        assert!(!dir.join("elsewhere.key").exists());
+        // The right one opens the same keys.
+        let again = Keyring::open(&file, store.clone()).await.unwrap();
+        assert_eq!(
+            again.audit_signing_key().await.unwrap().to_bytes(),
+            signing.to_bytes()
+        );
+        assert_eq!(
+            again.get("ten_a", &key_id).await.unwrap().expose(),
+            key.expose()
+        );
+        // Nor does the key print.
+        assert_eq!(format!("{other:?}"), "RootKey::Hex(…)");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
