@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use lutece_api::ModelKind;
 use lutece_api::openai::{Model, ModelList};
+use lutece_core::residency::ResidencyPolicy;
 
 use crate::body::MAX_BODY_BYTES;
 use crate::error::OpenAiError;
@@ -31,9 +32,8 @@ pub struct Caller {
     pub key_limits: Limits,
     /// Tokens the tenant and the key have used this month, for their budgets.
     pub spent_this_month: SpentThisMonth,
-    /// Where the tenant's requests may be served: country codes of its residency policy;
-    /// empty, anywhere.
-    pub residency: Vec<String>,
+    /// Where the tenant's requests may be served: its residency policy.
+    pub residency: ResidencyPolicy,
 }
 
 impl Caller {
@@ -173,16 +173,6 @@ pub(crate) async fn model_list<A: Authenticator>(
     }))
 }
 
-/// The countries a residency policy allows, as a message names them: a few by name, many
-/// (the EU's 27) by their number.
-fn allowed_places(countries: &[String]) -> String {
-    if countries.len() > 4 {
-        format!("{} countries", countries.len())
-    } else {
-        countries.join(", ")
-    }
-}
-
 /// The part of a request the gateway reads; the rest passes through untouched.
 #[derive(serde::Deserialize)]
 struct Routing {
@@ -246,7 +236,7 @@ pub(crate) async fn forward<A: Authenticator>(
                 format!(
                     "no replica of `{model}` runs where this tenant's residency policy allows \
                      ({}); its requests are not sent elsewhere",
-                    allowed_places(&caller.residency)
+                    caller.residency.describe()
                 ),
             )
             .with_code("residency"),

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use lutece_api::ModelKind;
+use lutece_core::residency::{Jurisdiction, ResidencyPolicy};
 
 use crate::prefix::{Affinity, PrefixHashes};
 
@@ -32,8 +33,8 @@ pub type ModelKey = (Scope, String);
 #[derive(Debug)]
 pub struct Upstream {
     pub base_url: String,
-    /// The ISO country code of the node it runs on, if the node declared one.
-    pub jurisdiction: Option<String>,
+    /// The country of the node it runs on, if the node declared a known one.
+    pub jurisdiction: Option<Jurisdiction>,
     in_flight: AtomicU64,
     running_usage: AtomicBool,
 }
@@ -123,7 +124,9 @@ impl Routes {
                 if replicas.iter().any(|u| u.base_url == url) {
                     continue;
                 }
-                let jurisdiction = jurisdictions.get(&url).cloned();
+                let jurisdiction = jurisdictions
+                    .get(&url)
+                    .and_then(|code| Jurisdiction::parse(code).ok());
                 // A replica keeps its in-flight count while its URL and its node's country do.
                 let kept = old
                     .iter()
@@ -163,10 +166,9 @@ impl Routes {
             .unwrap_or_default()
     }
 
-    /// The models `tenant` may call that have at least one healthy replica in `residency`
-    /// (country codes; empty: anywhere), with their kinds (a tenant's own model hides a shared
-    /// one of the same name).
-    pub fn models(&self, tenant: &str, residency: &[String]) -> Vec<(String, ModelKind)> {
+    /// The models `tenant` may call that have at least one healthy replica where `residency`
+    /// allows, with their kinds (a tenant's own model hides a shared one of the same name).
+    pub fn models(&self, tenant: &str, residency: &ResidencyPolicy) -> Vec<(String, ModelKind)> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         let mut found: BTreeMap<&str, (bool, ModelKind)> = BTreeMap::new();
         for ((scope, name), entry) in models.iter() {
@@ -187,7 +189,7 @@ impl Routes {
     }
 
     /// The replica of `model`, as `tenant` sees it, for a request that begins with `prefix`,
-    /// among those in `residency` (country codes; empty: anywhere): the one that served the
+    /// among those where `residency` allows: the one that served the
     /// longest part of that prefix last, if it has at most [`AFFINITY_SLACK`] more requests in
     /// flight than the least busy; else the least busy. A replica on a node of no declared
     /// jurisdiction serves no caller with a residency policy.
@@ -196,7 +198,7 @@ impl Routes {
         tenant: &str,
         model: &str,
         prefix: &PrefixHashes,
-        residency: &[String],
+        residency: &ResidencyPolicy,
     ) -> Result<InFlight, Pick> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
         let entry = models
@@ -274,14 +276,10 @@ impl HealthCheck {
     }
 }
 
-/// Whether `upstream` may serve a caller whose requests may be served in `residency` (empty:
-/// anywhere); a replica on a node of no declared jurisdiction serves no caller with a policy.
-fn serves(upstream: &Upstream, residency: &[String]) -> bool {
-    residency.is_empty()
-        || upstream
-            .jurisdiction
-            .as_ref()
-            .is_some_and(|j| residency.contains(j))
+/// Whether `upstream` may serve a caller with the policy `residency`; a replica on a node of no
+/// declared jurisdiction serves no caller with a policy.
+fn serves(upstream: &Upstream, residency: &ResidencyPolicy) -> bool {
+    residency.is_anywhere() || upstream.jurisdiction.is_some_and(|j| residency.allows(&j))
 }
 
 fn visible(scope: &Scope, tenant: &str) -> bool {
@@ -294,6 +292,10 @@ fn visible(scope: &Scope, tenant: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn anywhere() -> ResidencyPolicy {
+        ResidencyPolicy::anywhere()
+    }
 
     fn table(entries: &[(Scope, &str, &[&str])]) -> BTreeMap<ModelKey, Route> {
         entries
@@ -324,7 +326,7 @@ mod tests {
         let routes = Routes::default();
         let none = PrefixHashes::default();
         assert_eq!(
-            routes.pick("t", "m", &none, &[]).unwrap_err(),
+            routes.pick("t", "m", &none, &anywhere()).unwrap_err(),
             Pick::Unknown
         );
         routes.sync(table(&[(
@@ -332,17 +334,17 @@ mod tests {
             "m",
             &["http://a", "http://b", "http://a"],
         )]));
-        let first = routes.pick("t", "m", &none, &[]).unwrap();
-        let second = routes.pick("t", "m", &none, &[]).unwrap();
+        let first = routes.pick("t", "m", &none, &anywhere()).unwrap();
+        let second = routes.pick("t", "m", &none, &anywhere()).unwrap();
         assert_ne!(first.upstream().base_url, second.upstream().base_url);
         drop(first);
-        let third = routes.pick("t", "m", &none, &[]).unwrap();
+        let third = routes.pick("t", "m", &none, &anywhere()).unwrap();
         assert_eq!(third.upstream().base_url, "http://a");
         // A sync that keeps a replica keeps its count: b still has one request in flight.
         routes.sync(table(&[(Scope::Shared, "m", &["http://b", "http://c"])]));
         assert_eq!(
             routes
-                .pick("t", "m", &none, &[])
+                .pick("t", "m", &none, &anywhere())
                 .unwrap()
                 .upstream()
                 .base_url,
@@ -351,13 +353,13 @@ mod tests {
         drop((second, third));
         routes.sync(table(&[(Scope::Shared, "m", &[])]));
         assert_eq!(
-            routes.pick("t", "m", &none, &[]).unwrap_err(),
+            routes.pick("t", "m", &none, &anywhere()).unwrap_err(),
             Pick::NoReplica
         );
-        assert!(routes.models("t", &[]).is_empty());
+        assert!(routes.models("t", &anywhere()).is_empty());
         routes.sync(BTreeMap::new());
         assert_eq!(
-            routes.pick("t", "m", &none, &[]).unwrap_err(),
+            routes.pick("t", "m", &none, &anywhere()).unwrap_err(),
             Pick::Unknown
         );
     }
@@ -369,20 +371,24 @@ mod tests {
         routes.sync(table(&[(Scope::Shared, "m", replicas)]));
         let shared = PrefixHashes(vec![1, 2, 3]);
         let url = |f: &InFlight| f.upstream().base_url.clone();
-        let home = url(&routes.pick("t", "m", &shared, &[]).unwrap());
+        let home = url(&routes.pick("t", "m", &shared, &anywhere()).unwrap());
         // The others are idle, yet the prefix stays home up to AFFINITY_SLACK more requests in
         // flight, whoever asks and however the request goes on after the prefix.
         let longer = PrefixHashes(vec![1, 2, 3, 4]);
         let mut held: Vec<InFlight> = Vec::new();
         for i in 0..=AFFINITY_SLACK {
             let prefix = if i % 2 == 0 { &shared } else { &longer };
-            held.push(routes.pick(&format!("t{i}"), "m", prefix, &[]).unwrap());
+            held.push(
+                routes
+                    .pick(&format!("t{i}"), "m", prefix, &anywhere())
+                    .unwrap(),
+            );
         }
         assert!(held.iter().all(|f| url(f) == home));
         // One more would be too many: it goes to an idle replica, which now holds the prefix.
-        let moved = url(&routes.pick("t", "m", &shared, &[]).unwrap());
+        let moved = url(&routes.pick("t", "m", &shared, &anywhere()).unwrap());
         assert_ne!(moved, home);
-        held.push(routes.pick("t", "m", &shared, &[]).unwrap());
+        held.push(routes.pick("t", "m", &shared, &anywhere()).unwrap());
         assert_eq!(url(held.last().unwrap()), moved);
         // Requests without a long prefix, or with another one, go to the least busy.
         let idle = replicas
@@ -390,12 +396,21 @@ mod tests {
             .find(|u| **u != home && **u != moved)
             .unwrap();
         let none = PrefixHashes::default();
-        assert_eq!(&url(&routes.pick("t", "m", &none, &[]).unwrap()), idle);
+        assert_eq!(
+            &url(&routes.pick("t", "m", &none, &anywhere()).unwrap()),
+            idle
+        );
         let other = PrefixHashes(vec![7, 8]);
-        assert_eq!(&url(&routes.pick("t", "m", &other, &[]).unwrap()), idle);
+        assert_eq!(
+            &url(&routes.pick("t", "m", &other, &anywhere()).unwrap()),
+            idle
+        );
         // A replica that left is never picked for what it held.
         routes.sync(table(&[(Scope::Shared, "m", &[idle])]));
-        assert_eq!(&url(&routes.pick("t", "m", &shared, &[]).unwrap()), idle);
+        assert_eq!(
+            &url(&routes.pick("t", "m", &shared, &anywhere()).unwrap()),
+            idle
+        );
     }
 
     #[test]
@@ -421,7 +436,7 @@ mod tests {
         // Kinds come with the names; a tenant's own model of a name is the one it sees.
         let kind_of = |tenant: &str| {
             routes
-                .models(tenant, &[])
+                .models(tenant, &anywhere())
                 .into_iter()
                 .find(|(name, _)| name == "embed")
                 .map(|(_, kind)| kind)
@@ -429,17 +444,19 @@ mod tests {
         assert_eq!(kind_of("beta"), Some(ModelKind::Embedding));
         assert_eq!(kind_of("alpha"), Some(ModelKind::Generative));
         assert_eq!(
-            names(routes.models("alpha", &[])),
+            names(routes.models("alpha", &anywhere())),
             ["base", "embed", "secret"]
         );
-        assert_eq!(names(routes.models("beta", &[])), ["base", "embed"]);
+        assert_eq!(names(routes.models("beta", &anywhere())), ["base", "embed"]);
         assert_eq!(
-            routes.pick("beta", "secret", &none, &[]).unwrap_err(),
+            routes
+                .pick("beta", "secret", &none, &anywhere())
+                .unwrap_err(),
             Pick::Unknown
         );
         let url = |tenant| {
             routes
-                .pick(tenant, "base", &PrefixHashes::default(), &[])
+                .pick(tenant, "base", &PrefixHashes::default(), &anywhere())
                 .unwrap()
                 .upstream()
                 .base_url
@@ -498,7 +515,7 @@ mod tests {
         }
         routes.sync(desired);
         let none = PrefixHashes::default();
-        let fr = ["FR".to_owned(), "DE".to_owned()];
+        let fr = ResidencyPolicy::parse(["FR", "DE"]).unwrap();
         let mut held = Vec::new();
         for _ in 0..5 {
             let replica = routes.pick("t", "m", &none, &fr).unwrap();
@@ -507,17 +524,21 @@ mod tests {
         }
         assert_eq!(
             routes
-                .pick("t", "m", &none, &["JP".to_owned()])
+                .pick("t", "m", &none, &ResidencyPolicy::parse(["JP"]).unwrap())
                 .unwrap_err(),
             Pick::Residency
         );
         // Nor is the model listed where it cannot be served.
         assert_eq!(routes.models("t", &fr).len(), 1);
-        assert!(routes.models("t", &["JP".to_owned()]).is_empty());
+        assert!(
+            routes
+                .models("t", &ResidencyPolicy::parse(["JP"]).unwrap())
+                .is_empty()
+        );
         // No policy: any replica, the least busy first.
         assert_ne!(
             routes
-                .pick("t", "m", &none, &[])
+                .pick("t", "m", &none, &anywhere())
                 .unwrap()
                 .upstream()
                 .base_url,

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use lutece_core::residency::ResidencyPolicy;
 use lutece_gateway::{Authenticator, Caller, Gateway, Limits, Routes};
 use lutece_store::{GatewayKey, LimitsRow, Store};
 
@@ -92,13 +91,8 @@ impl Authenticator for StoreKeys {
             return Ok(None);
         }
         let spent_this_month = self.meter.spent_this_month(&key.tenant_id, &key.key_id);
-        // A policy that cannot be read serves the tenant nowhere rather than anywhere.
-        let residency = match ResidencyPolicy::parse(&key.residency) {
-            Ok(policy) => policy.expand(),
-            Err(_) => vec!["(unreadable residency policy)".to_owned()],
-        };
         Ok(Some(Caller {
-            residency,
+            residency: key.residency,
             tenant_id: key.tenant_id,
             key_id: key.key_id,
             tenant_limits: limits(key.tenant),
@@ -138,7 +132,7 @@ mod tests {
             revoked: false,
             key: LimitsRow::default(),
             tenant: LimitsRow::default(),
-            residency: Vec::new(),
+            residency: lutece_core::residency::ResidencyPolicy::anywhere(),
         };
         // A revocation lands while the store is read: what was read is not cached.
         let generation = cache.get("h").unwrap_err();

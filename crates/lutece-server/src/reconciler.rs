@@ -2,7 +2,6 @@
 //! snapshot of the store, then records the plan. One loop, woken by submissions and releases.
 
 use crate::state::{AppState, NODE_TIMEOUT_MS, now_ms};
-use lutece_core::residency::ResidencyPolicy;
 use lutece_sched::{
     NodeState, QueuedWorkload, RunningWorkload, Snapshot, TaskPlacement, TenantShare,
 };
@@ -43,20 +42,13 @@ async fn pass(
     let now = now_ms();
     let mut snapshot = build_snapshot(&nodes, &allocations, &queued, now);
     snapshot.tenants = shares(&quotas);
-    // Where each tenant's work may run: its residency policy, as country codes. A policy that
-    // cannot be read lets its tenant's work run nowhere rather than anywhere.
+    // Where each tenant's work may run: its residency policy, as country codes.
     let residency: HashMap<String, Vec<String>> = state
         .store
         .residencies()
         .await?
         .into_iter()
-        .map(|(tenant, allowed)| match ResidencyPolicy::parse(&allowed) {
-            Ok(policy) => (tenant, policy.expand()),
-            Err(error) => {
-                tracing::error!(%tenant, %error, "unreadable residency policy: its jobs wait");
-                (tenant, vec!["(unreadable residency policy)".to_owned()])
-            }
-        })
+        .map(|(tenant, policy)| (tenant, policy.expand()))
         .collect();
     for workload in &mut snapshot.queue {
         if let Some(allowed) = residency.get(&workload.tenant) {

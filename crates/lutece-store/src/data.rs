@@ -3,6 +3,7 @@
 
 use crate::fleet::{to_i64, to_u64};
 use crate::{Result, Store, StoreError, TenantRow};
+use lutece_core::residency::ResidencyPolicy;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -235,8 +236,8 @@ impl Store {
             .collect()
     }
 
-    /// A tenant's residency policy, as stored (a JSON array of strings).
-    pub async fn residency(&self, tenant_id: &str) -> Result<Vec<String>> {
+    /// A tenant's residency policy.
+    pub async fn residency(&self, tenant_id: &str) -> Result<ResidencyPolicy> {
         let text: Option<String> = sqlx::query_scalar("SELECT residency FROM tenants WHERE id = ?")
             .bind(tenant_id)
             .fetch_optional(&self.reader)
@@ -244,27 +245,25 @@ impl Store {
         let text = text.ok_or_else(|| StoreError::NotFound {
             what: format!("tenant {tenant_id}"),
         })?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("residency: {e}")))
+        policy(tenant_id, &text)
     }
 
     /// Every tenant's residency policy that restricts anything, by tenant id.
-    pub async fn residencies(&self) -> Result<Vec<(String, Vec<String>)>> {
+    pub async fn residencies(&self) -> Result<Vec<(String, ResidencyPolicy)>> {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT id, residency FROM tenants WHERE residency != '[]'")
                 .fetch_all(&self.reader)
                 .await?;
         rows.into_iter()
             .map(|(id, text)| {
-                let allowed = serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Corrupt(format!("residency of {id}: {e}")))?;
-                Ok((id, allowed))
+                let policy = policy(&id, &text)?;
+                Ok((id, policy))
             })
             .collect()
     }
 
-    pub async fn set_residency(&self, tenant_id: &str, allowed: &[String]) -> Result<()> {
-        let text =
-            serde_json::to_string(allowed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn set_residency(&self, tenant_id: &str, policy: &ResidencyPolicy) -> Result<()> {
+        let text = serde_json::to_string(policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("UPDATE tenants SET residency = ? WHERE id = ?")
             .bind(text)
             .bind(tenant_id)
@@ -440,4 +439,10 @@ fn file_from_row(row: &SqliteRow) -> Result<FileRow> {
         key_id: row.try_get("key_id")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// A stored residency policy, checked as it is read.
+pub(crate) fn policy(tenant_id: &str, text: &str) -> Result<ResidencyPolicy> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("residency of {tenant_id}: {e}")))
 }

@@ -22,8 +22,8 @@ pub struct GatewayKey {
     pub revoked: bool,
     pub key: LimitsRow,
     pub tenant: LimitsRow,
-    /// The tenant's residency policy as stored (country codes or `EU`; empty: anywhere).
-    pub residency: Vec<String>,
+    /// The tenant's residency policy.
+    pub residency: lutece_core::residency::ResidencyPolicy,
 }
 
 impl Store {
@@ -95,9 +95,8 @@ impl Store {
             return Ok(None);
         };
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-        let residency: String = row.try_get("residency")?;
-        let residency = serde_json::from_str(&residency)
-            .map_err(|e| StoreError::Corrupt(format!("residency: {e}")))?;
+        let tenant_id: String = row.try_get("tenant_id")?;
+        let residency = crate::data::policy(&tenant_id, row.try_get("residency")?)?;
         Ok(Some(GatewayKey {
             residency,
             key_id: row.try_get("id")?,

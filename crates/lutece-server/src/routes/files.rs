@@ -27,7 +27,7 @@ pub(crate) async fn upload(
     caller: Caller,
     multipart: Multipart,
 ) -> Result<Json<FileObject>, ApiError> {
-    let policy = policy_of(&state, &caller.tenant_id).await?;
+    let policy = state.store.residency(&caller.tenant_id).await?;
     // The file whose object is stored, until its row is: if the upload fails after all, the
     // object goes too.
     let mut stored = None;
@@ -326,15 +326,6 @@ async fn visible_file(
         .operator_acts(caller, &file.tenant_id, action, &file.id)
         .await?;
     Ok(file)
-}
-
-pub(crate) async fn policy_of(
-    state: &AppState,
-    tenant_id: &str,
-) -> Result<ResidencyPolicy, ApiError> {
-    let allowed = state.store.residency(tenant_id).await?;
-    ResidencyPolicy::parse(&allowed)
-        .map_err(|e| ApiError::Internal(format!("stored residency: {e}")))
 }
 
 /// Where a file's object is, in its location.

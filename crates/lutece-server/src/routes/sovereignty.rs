@@ -2,7 +2,6 @@
 //! destroy), where its data and work may be, its deletion with a signed certificate, and the
 //! audit log (export and public key).
 
-use super::files::policy_of;
 use super::tenancy::visible_tenant;
 use crate::auth::Caller;
 use crate::convert::time;
@@ -151,7 +150,7 @@ pub(crate) async fn get_residency(
 ) -> Result<Json<Residency>, ApiError> {
     let tenant = visible_tenant(&state, &caller, &name).await?;
     Ok(Json(Residency {
-        allowed: state.store.residency(&tenant.id).await?,
+        allowed: state.store.residency(&tenant.id).await?.allowed().to_vec(),
     }))
 }
 
@@ -166,8 +165,8 @@ pub(crate) async fn set_residency(
     let tenant = administered(&state, &caller, &name).await?;
     let policy = ResidencyPolicy::parse(&request.allowed)
         .map_err(|e| ApiError::invalid("allowed", e.to_string()))?;
+    state.store.set_residency(&tenant.id, &policy).await?;
     let allowed = policy.allowed().to_vec();
-    state.store.set_residency(&tenant.id, &allowed).await?;
     // Scheduling and the gateway's routing follow the new policy at once.
     state.gateway_keys.clear();
     state.reconcile.notify_one();
@@ -182,7 +181,7 @@ pub(crate) async fn residency_report(
     Path(name): Path<String>,
 ) -> Result<Json<ResidencyReport>, ApiError> {
     let tenant = visible_tenant(&state, &caller, &name).await?;
-    let policy = policy_of(&state, &tenant.id).await?;
+    let policy = state.store.residency(&tenant.id).await?;
     let allows = |code: &str| Jurisdiction::parse(code).is_ok_and(|j| policy.allows(&j));
     let data = state
         .store

@@ -1,6 +1,7 @@
 //! Inference limits of tenants and keys, and metered tokens.
 
 use super::*;
+use lutece_core::residency::ResidencyPolicy;
 
 fn key(id: &str, tenant: &str, hash: &str) -> KeyRow {
     KeyRow {
@@ -118,15 +119,15 @@ async fn limits_are_unlimited_until_set_and_survive_a_reopen() {
             revoked: false,
             key: own,
             tenant,
-            residency: Vec::new(),
+            residency: ResidencyPolicy::anywhere(),
         }
     );
     assert_eq!(store.gateway_key("nope").await.unwrap(), None);
     // And its tenant's residency policy.
     store
-        .set_residency("ten_acme", &["FR".to_owned(), "EU".to_owned()])
+        .set_residency("ten_acme", &ResidencyPolicy::parse(["FR", "EU"]).unwrap())
         .await
         .unwrap();
     let read = store.gateway_key("h1").await.unwrap().unwrap();
-    assert_eq!(read.residency, ["FR", "EU"]);
+    assert_eq!(read.residency.allowed(), ["FR", "EU"]);
 }
