@@ -163,17 +163,18 @@ pub(crate) async fn delete(name: &str, yes: bool, args: &ClientArgs) -> Result<i
     Ok(0)
 }
 
+/// What a deletion destroyed, as the deletion and its certificate both say it.
+fn print_destroyed(keys: &[String], objects: u64) {
+    println!("keys destroyed ({}): {}", keys.len(), keys.join(", "));
+    println!("{objects} objects can no longer be decrypted");
+}
+
 fn print_deletion(deletion: &TenantDeletion) {
     println!(
         "tenant {} deleted at {}",
         deletion.tenant, deletion.deleted_at
     );
-    println!(
-        "keys destroyed ({}): {}",
-        deletion.keys_destroyed.len(),
-        deletion.keys_destroyed.join(", ")
-    );
-    println!("{} objects can no longer be decrypted", deletion.objects);
+    print_destroyed(&deletion.keys_destroyed, deletion.objects);
     println!(
         "certificate: `lutece tenants deletion-certificate {} --output FILE` (GET \
          /api/v1/tenants/{}/deletion-certificate) fetches and verifies it",
@@ -214,12 +215,7 @@ pub(crate) async fn deletion_certificate(
         certified.tenant,
         output::unix_ms(certified.at_ms)
     );
-    println!(
-        "keys destroyed ({}): {}",
-        certified.keys.len(),
-        certified.keys.join(", ")
-    );
-    println!("{} objects can no longer be decrypted", certified.objects);
+    print_destroyed(&certified.keys, certified.objects);
     println!(
         "recorded by audit entry {} (line SHA-256 {})",
         certified.audit_seq, certified.audit_hash

@@ -3,7 +3,7 @@
 //! to an export, or to the database behind the server's back, is found and its line named.
 
 use crate::platform::{Platform, scratch, stderr, stdout};
-use crate::sovereignty::{canary_file, key_for, uploaded_id};
+use crate::sovereignty::{canary_file, key_for, upload_as};
 use lutece_api::Role;
 use lutece_client::Method;
 
@@ -15,16 +15,7 @@ async fn the_audit_log_records_what_happened_and_finds_any_tampering() {
     let corp_key = key_for(&admin, "corp", Role::Admin).await;
     let work = scratch("audit-files");
     let file = canary_file(&work, "secret.txt", "AUDITED", 1_000);
-    let id = uploaded_id(&platform.cli_as(
-        &corp_key,
-        &[
-            "files",
-            "upload",
-            file.to_str().unwrap(),
-            "--purpose",
-            "batch",
-        ],
-    ));
+    let id = upload_as(&platform, &corp_key, file.to_str().unwrap(), "batch");
     // The operator reads the tenant's file and looks at its job; someone tries a wrong key.
     let (status, _) = admin
         .raw(Method::GET, &format!("/v1/files/{id}/content"), None)
@@ -49,16 +40,7 @@ async fn the_audit_log_records_what_happened_and_finds_any_tampering() {
         assert_eq!(status, 401, "{path}");
     }
     // The operator removes a second file of the tenant's.
-    let second = uploaded_id(&platform.cli_as(
-        &corp_key,
-        &[
-            "files",
-            "upload",
-            file.to_str().unwrap(),
-            "--purpose",
-            "batch",
-        ],
-    ));
+    let second = upload_as(&platform, &corp_key, file.to_str().unwrap(), "batch");
     let removed = platform.cli(&["files", "rm", &second]);
     assert!(removed.status.success(), "{}", stderr(&removed));
 

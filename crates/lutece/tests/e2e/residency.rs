@@ -3,7 +3,7 @@
 //! not allow; each refusal says why, and the first two are in the tenant's audit trail.
 
 use crate::platform::{Platform, eventually, json, scratch, stderr};
-use crate::sovereignty::{canary_file, files_under, key_for, uploaded_id};
+use crate::sovereignty::{canary_file, files_under, key_for, upload_as};
 use lutece_api::{CreateDeployment, JobSpec, Quantity, ResourceRequest, Role};
 use lutece_client::Method;
 use std::path::PathBuf;
@@ -45,10 +45,7 @@ async fn residency_refuses_writes_and_placements_outside_the_policy() {
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("US"), "{}", stderr(&refused));
     assert_eq!(files_under(&base.join("virginia")), Vec::<PathBuf>::new());
-    let id = uploaded_id(&platform.cli_as(
-        &gaul_key,
-        &["files", "upload", path, "--purpose", "fine-tune"],
-    ));
+    let id = upload_as(&platform, &gaul_key, path, "fine-tune");
     let stored = platform
         .client(&gaul_key)
         .raw(Method::GET, &format!("/v1/files/{id}"), None)

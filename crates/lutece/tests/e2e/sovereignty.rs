@@ -65,9 +65,15 @@ pub(crate) fn holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
         .collect()
 }
 
-pub(crate) fn uploaded_id(output: &std::process::Output) -> String {
-    assert!(output.status.success(), "upload failed: {}", stderr(output));
-    let text = stdout(output);
+/// Uploads `path` with `lutece files upload` as `key`; the new file's id.
+pub(crate) fn upload_as(platform: &Platform, key: &str, path: &str, purpose: &str) -> String {
+    let output = platform.cli_as(key, &["files", "upload", path, "--purpose", purpose]);
+    assert!(
+        output.status.success(),
+        "upload failed: {}",
+        stderr(&output)
+    );
+    let text = stdout(&output);
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .find(|w| w.starts_with("file-"))
         .unwrap_or_else(|| panic!("no file id in {text:?}"))
@@ -106,17 +112,12 @@ async fn files_are_stored_encrypted_and_shredded_with_their_tenant() {
     let small = canary_file(&work, "note.txt", marker, 40);
     let mut ids = Vec::new();
     for (path, purpose) in [(&big, "fine-tune"), (&small, "batch")] {
-        let upload = platform.cli_as(
+        ids.push(upload_as(
+            &platform,
             &acme_key,
-            &[
-                "files",
-                "upload",
-                path.to_str().unwrap(),
-                "--purpose",
-                purpose,
-            ],
-        );
-        ids.push(uploaded_id(&upload));
+            path.to_str().unwrap(),
+            purpose,
+        ));
     }
     // Downloads give back exactly what was uploaded.
     let back = work.join("back.jsonl");
@@ -221,16 +222,7 @@ async fn a_key_a_tenant_brings_is_its_own_to_revoke() {
         "key material is never shown"
     );
     let file = canary_file(&work, "ledger.csv", "BYOK-CANARY", 100_000);
-    let id = uploaded_id(&platform.cli_as(
-        &bank_key,
-        &[
-            "files",
-            "upload",
-            file.to_str().unwrap(),
-            "--purpose",
-            "assistants",
-        ],
-    ));
+    let id = upload_as(&platform, &bank_key, file.to_str().unwrap(), "assistants");
     let keys = json(&platform.cli_as(
         &bank_key,
         &["tenants", "encryption-keys", "bank", "-o", "json"],
@@ -314,16 +306,7 @@ async fn a_key_a_tenant_brings_is_its_own_to_revoke() {
         &["tenants", "encryption-keys", "bank", "--rotate"],
     );
     assert!(rotated.status.success(), "{}", stderr(&rotated));
-    let id = uploaded_id(&platform.cli_as(
-        &bank_key,
-        &[
-            "files",
-            "upload",
-            file.to_str().unwrap(),
-            "--purpose",
-            "assistants",
-        ],
-    ));
+    let id = upload_as(&platform, &bank_key, file.to_str().unwrap(), "assistants");
     let (status, _) = platform
         .client(&bank_key)
         .raw(Method::GET, &format!("/v1/files/{id}/content"), None)
@@ -343,16 +326,7 @@ async fn no_tenant_reaches_another_tenants_data() {
     let beta = platform.client(&key_for(&admin, "beta", Role::Admin).await);
     let work = scratch("data-tenancy-files");
     let file = canary_file(&work, "alpha.txt", "ALPHA-ONLY", 2_000);
-    let id = uploaded_id(&platform.cli_as(
-        &alpha_key,
-        &[
-            "files",
-            "upload",
-            file.to_str().unwrap(),
-            "--purpose",
-            "batch",
-        ],
-    ));
+    let id = upload_as(&platform, &alpha_key, file.to_str().unwrap(), "batch");
     let keys: serde_json::Value = serde_json::from_str(
         &platform
             .client(&alpha_key)

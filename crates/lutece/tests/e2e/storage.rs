@@ -3,7 +3,7 @@
 //! an S3-compatible store, by configuration, holds the objects encrypted.
 
 use crate::platform::{Platform, eventually, json, scratch, stderr};
-use crate::sovereignty::{canary_file, files_under, uploaded_id};
+use crate::sovereignty::{canary_file, files_under, upload_as};
 use lutece_client::Method;
 use std::time::Duration;
 
@@ -145,13 +145,12 @@ async fn a_restart_sweeps_only_what_a_cut_upload_left() {
     let admin = platform.admin();
     admin.create_tenant("keep").await.unwrap();
     let file = canary_file(&base, "kept.txt", "KEPT", 10_000);
-    let id = uploaded_id(&platform.cli(&[
-        "files",
-        "upload",
+    let id = upload_as(
+        &platform,
+        &platform.admin_key,
         file.to_str().unwrap(),
-        "--purpose",
         "batch",
-    ]));
+    );
     platform.stop();
     // An object no file names, where a file's would be; and a file of someone else's.
     let tenant_dir = std::fs::read_dir(&store)
@@ -203,13 +202,12 @@ async fn files_go_to_an_s3_compatible_store_by_configuration() {
     let mut platform = Platform::start_with_env("s3", &["--storage", &storage], &credentials);
     let work = scratch("s3-files");
     let file = canary_file(&work, "corpus.jsonl", "S3-CANARY-e2e", 2 * 1024 * 1024 + 5);
-    let id = uploaded_id(&platform.cli(&[
-        "files",
-        "upload",
+    let id = upload_as(
+        &platform,
+        &platform.admin_key,
         file.to_str().unwrap(),
-        "--purpose",
         "fine-tune",
-    ]));
+    );
     // The object is in the bucket, under the location's prefix, and holds no plaintext.
     let listing =
         String::from_utf8(moto.get(&format!("/{BUCKET}?list-type=2&prefix=tenants/"))).unwrap();
